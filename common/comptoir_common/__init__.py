@@ -1,0 +1,1 @@
+"""Shared building blocks of every Comptoir service: one way to do each thing."""

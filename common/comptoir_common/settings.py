@@ -1,0 +1,65 @@
+"""Settings from the environment, one pattern for every process.
+
+Common settings (broker, data directory, logging, mail) read unprefixed names such as ``AMQP_URI`` and
+``COMPTOIR_DATA_DIR``; a service's own settings read names prefixed with the service, such as
+``TICKETS_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class CommonSettings(BaseSettings):
+    """Settings every process shares."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    amqp_uri: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_alias("AMQP_URI"))
+    data_dir: Path = Field(Path("var"), validation_alias=_alias("COMPTOIR_DATA_DIR"))
+    log_level: str = Field("INFO", validation_alias=_alias("COMPTOIR_LOG_LEVEL"))
+    log_format: str = Field("json", validation_alias=_alias("COMPTOIR_LOG_FORMAT"))
+    public_url: str = Field("http://127.0.0.1:8000", validation_alias=_alias("COMPTOIR_PUBLIC_URL"))
+    mail_domain: str = Field("comptoir.local", validation_alias=_alias("COMPTOIR_MAIL_DOMAIN"))
+    blob_dir: Path | None = Field(None, validation_alias=_alias("COMPTOIR_BLOB_DIR"))
+
+    @property
+    def blob_root(self) -> Path:
+        return self.blob_dir or (self.data_dir / "blobs")
+
+
+class ServiceSettings(CommonSettings):
+    """Settings of one nameko service; subclasses set ``service_name`` and an env prefix.
+
+    ``<SERVICE>_DATABASE_URL`` selects the store (PostgreSQL in tests and production); without it the service
+    keeps a SQLite file under the data directory, which is what ``make dev`` uses.
+    """
+
+    service_name: str = "service"
+    database_url: str | None = None
+    max_workers: int = 10
+    health_port: int = 0
+    rpc_timeout: float = 10.0
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
+
+    def nameko_config(self) -> dict:
+        return {
+            "AMQP_URI": self.amqp_uri,
+            "max_workers": self.max_workers,
+            "parent_calls_tracked": 10,
+            "serializer": "json",
+        }

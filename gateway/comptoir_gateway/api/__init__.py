@@ -1,0 +1,9 @@
+"""The REST API under ``/api/v1``."""
+
+from fastapi import APIRouter
+
+from comptoir_gateway.api.routes import auth, tickets
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth.router)
+api_router.include_router(tickets.router)

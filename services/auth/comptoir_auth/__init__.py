@@ -1,0 +1,1 @@
+"""The auth service: accounts, roles, passwords and sign-in."""

@@ -1,0 +1,53 @@
+"""Tables of the notifier service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from comptoir_common.db import declarative_base_for, utcnow
+from comptoir_common.outbox import InboxMixin, OutboxMixin
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+Base = declarative_base_for()
+
+
+class OutgoingMail(Base):
+    """One email to one recipient, queued when the event is handled and sent by the delivery loop.
+
+    The unique (event, recipient, kind) key is what makes a notification go out at most once per event and
+    recipient, however many times the event is delivered.
+    """
+
+    __tablename__ = "outgoing_mails"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    event_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(50))
+    recipient: Mapped[str] = mapped_column(String(320))
+    ticket_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    subject: Mapped[str] = mapped_column(String(500))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "recipient", "kind", name="uq_outgoing_mails_event_recipient_kind"),
+        Index("ix_outgoing_mails_due", "status", "next_attempt_at"),
+    )
+
+
+class OutboxMessage(OutboxMixin, Base):
+    pass
+
+
+class ProcessedEvent(InboxMixin, Base):
+    pass

@@ -1,0 +1,1 @@
+"""The tickets service: tickets, their messages and history, and who may see them."""

@@ -1,0 +1,76 @@
+"""The ``comptoir`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # nameko imports eventlet, which warns that it is in bug-fix mode (see docs/architecture.md).
+    warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
+    parser = argparse.ArgumentParser(
+        prog="comptoir", description="Comptoir: commandes de développement et d'exploitation"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("dev", help="migrate, seed and run every process locally")
+    migrate = commands.add_parser(
+        "migrate", help="apply the migrations of every service (or of the named ones)"
+    )
+    migrate.add_argument("services", nargs="*")
+    commands.add_parser("seed", help="create the first admin and the demo data (idempotent)")
+    revision = commands.add_parser("makemigration", help="autogenerate a migration for a service")
+    revision.add_argument("service")
+    revision.add_argument("-m", "--message", required=True)
+    catcher = commands.add_parser("mailcatcher", help="a local SMTP server keeping mails as .eml files")
+    catcher.add_argument("--dir", type=Path, default=Path("var/mail"))
+    catcher.add_argument("--port", type=int, default=2525)
+    args = parser.parse_args(argv)
+
+    if args.command == "dev":
+        from comptoir_dev.launcher import run_dev
+
+        return run_dev()
+    if args.command == "migrate":
+        from comptoir_dev.registry import SERVICES, migrate_all, service
+
+        chosen = [service(name) for name in args.services] or list(SERVICES)
+        migrate_all(chosen)
+        print("up to date: " + ", ".join(info.name for info in chosen))
+        return 0
+    if args.command == "seed":
+        from comptoir_dev import seed
+
+        admin = seed.seed_admin()
+        print(f"admin: {admin.email} ({'created' if admin.created else 'already there'})")
+        for login in seed.seed_demo():
+            print(f"demo: {login.email} ({'created' if login.created else 'already there'})")
+        return 0
+    if args.command == "makemigration":
+        import tempfile
+
+        from comptoir_common.migrations import make_revision
+
+        from comptoir_dev.registry import service
+
+        info = service(args.service)
+        with tempfile.TemporaryDirectory() as scratch:
+            make_revision(info.migrations_dir, f"sqlite:///{scratch}/scratch.db", args.message)
+        return 0
+    if args.command == "mailcatcher":
+        import logging
+
+        from comptoir_dev.mailcatcher import serve
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+        serve(args.dir, port=args.port)
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The first admin and a little demo data, so that a fresh ``make dev`` has something to show. Idempotent."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from comptoir_common.db import make_engine, make_session_factory, session_scope
+from sqlalchemy import func, select
+
+from comptoir_dev.registry import service
+
+DEFAULT_ADMIN_EMAIL = "admin@comptoir.local"
+DEFAULT_ADMIN_PASSWORD = "Comptoir-admin-2026"
+# The demo customer's id; the customer directory (crm-sync) seeds the same id for its demo company.
+DEMO_CUSTOMER_ID = "00000000-0000-4000-8000-00000000c001"
+DEMO_PASSWORD = "Comptoir-demo-2026"
+
+
+@dataclass(frozen=True)
+class SeededLogin:
+    email: str
+    password: str
+    created: bool
+
+
+def seed_admin() -> SeededLogin:
+    """Create the first admin from ``COMPTOIR_ADMIN_EMAIL`` / ``COMPTOIR_ADMIN_PASSWORD`` unless it exists."""
+    from comptoir_auth import users
+    from comptoir_auth.models import User
+
+    email = os.environ.get("COMPTOIR_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
+    password = os.environ.get("COMPTOIR_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    factory = _session_factory("auth")
+    with session_scope(factory) as session:
+        if session.scalar(select(User.id).where(User.email == users.normalise_email(email))):
+            return SeededLogin(email, password, created=False)
+        users.create_user(session, email=email, name="Administrateur", role="admin", password=password)
+    return SeededLogin(email, password, created=True)
+
+
+def seed_demo() -> list[SeededLogin]:
+    """A technician, a client of the demo company and two tickets, once."""
+    from comptoir_auth import users
+    from comptoir_auth.models import User
+    from comptoir_tickets import tickets
+    from comptoir_tickets.models import Ticket
+
+    demo_people = [
+        ("technicien@demo.comptoir.local", "Thomas Technicien", "agent", None),
+        ("client@demo.comptoir.local", "Claire Cliente", "client", DEMO_CUSTOMER_ID),
+    ]
+    logins = []
+    created_users = {}
+    with session_scope(_session_factory("auth")) as session:
+        for email, name, role, customer_id in demo_people:
+            user = session.scalar(select(User).where(User.email == email))
+            created = user is None
+            if created:
+                user = users.create_user(
+                    session,
+                    email=email,
+                    name=name,
+                    role=role,
+                    password=DEMO_PASSWORD,
+                    customer_id=customer_id,
+                )
+            created_users[role] = users.user_to_dict(user)
+            logins.append(SeededLogin(email, DEMO_PASSWORD, created))
+    with session_scope(_session_factory("tickets")) as session:
+        if (session.scalar(select(func.count()).select_from(Ticket)) or 0) == 0:
+            client = created_users["client"]
+            for title, message in (
+                (
+                    "Coupure de la ligne SDSL",
+                    "Bonjour, notre ligne SDSL est coupée depuis ce matin 9h. Merci.",
+                ),
+                ("Demande de résiliation d'un numéro", "Nous souhaitons résilier le numéro 04 72 00 00 00."),
+            ):
+                tickets.create_ticket(session, actor=client, title=title, message=message, source="web")
+    return logins
+
+
+def _session_factory(service_name: str):
+    info = service(service_name)
+    url = info.settings().effective_database_url
+    return make_session_factory(make_engine(url, pool_size=1))
