@@ -55,8 +55,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def normalise_database_url(url: str) -> str:
+    """Plain ``postgresql://`` URLs use psycopg2: eventlet greens it, whereas psycopg 3 would block every worker
+    (and SQLAlchemy 2.1 picks psycopg 3 by default)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
     """An engine sized for ``pool_size`` concurrent workers, with pre-ping so a restarted database is survived."""
+    url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True

@@ -1,0 +1,194 @@
+"""The whole system as real processes (service runners and the gateway) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from comptoir_dev.registry import SERVICES, ServiceInfo, service
+
+from comptoir_testing import infra
+from comptoir_testing.fixtures import SmtpServer
+
+DEFAULT_SERVICES = tuple(info.name for info in SERVICES)
+
+
+class ProcessFailed(RuntimeError):
+    pass
+
+
+class SystemUnderTest:
+    """Starts each service with its own PostgreSQL database, one vhost and one SMTP server, plus the gateway."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        amqp_uri: str,
+        database_urls: dict[str, str],
+        smtp_url: str,
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.workdir = workdir
+        self.amqp_uri = amqp_uri
+        self.database_urls = database_urls
+        self.smtp_url = smtp_url
+        self.gateway_port = infra.free_port()
+        self.base_url = f"http://127.0.0.1:{self.gateway_port}"
+        self.secret_key = secrets.token_urlsafe(32)
+        self.extra_env = extra_env or {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.health_ports: dict[str, int] = {}
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_DATABASE_URL")}
+        env |= {
+            "AMQP_URI": self.amqp_uri,
+            "SMTP_URL": self.smtp_url,
+            "COMPTOIR_DATA_DIR": str(self.workdir / "data"),
+            "COMPTOIR_PORT": str(self.gateway_port),
+            "COMPTOIR_SECRET_KEY": self.secret_key,
+            "COMPTOIR_PUBLIC_URL": self.base_url,
+            "COMPTOIR_LOG_FORMAT": "text",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for name, url in self.database_urls.items():
+            env[f"{service(name).env_prefix}DATABASE_URL"] = url
+        return env | self.extra_env
+
+    def log_path(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
+    def log_tail(self, name: str, lines: int = 60) -> str:
+        path = self.log_path(name)
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def start_service(self, name: str, instance: str | None = None) -> str:
+        """Start one instance of a service (``instance`` names a second one); returns the process key."""
+        key = instance or name
+        info: ServiceInfo = service(name)
+        port = infra.free_port()
+        env = self.env() | {f"{info.env_prefix}HEALTH_PORT": str(port)}
+        self.processes[key] = subprocess.Popen(
+            [sys.executable, "-m", info.package],
+            env=env,
+            stdout=self.log_path(key).open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.health_ports[key] = port
+        return key
+
+    def start_gateway(self) -> None:
+        self.processes["gateway"] = subprocess.Popen(
+            [sys.executable, "-m", "comptoir_gateway"],
+            env=self.env(),
+            stdout=self.log_path("gateway").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.health_ports["gateway"] = self.gateway_port
+
+    def wait_healthy(self, keys: list[str] | None = None, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        for key in keys or list(self.processes):
+            url = f"http://127.0.0.1:{self.health_ports[key]}/healthz"
+            while True:
+                process = self.processes[key]
+                if process.poll() is not None:
+                    raise ProcessFailed(f"{key} exited with {process.returncode}:\n{self.log_tail(key)}")
+                try:
+                    if httpx.get(url, timeout=1.0).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise ProcessFailed(f"{key} not healthy after {timeout}s:\n{self.log_tail(key)}")
+                time.sleep(0.2)
+
+    def start(self, services: tuple[str, ...] = DEFAULT_SERVICES) -> None:
+        for name in services:
+            self.start_service(name)
+        self.start_gateway()
+        self.wait_healthy()
+
+    def stop_process(self, key: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        process = self.processes.pop(key, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def stop(self) -> None:
+        for key in list(self.processes):
+            self.stop_process(key)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30.0, follow_redirects=True)
+
+    def create_user(
+        self,
+        email: str,
+        role: str,
+        password: str = "Mot-de-passe-tres-long-1",
+        customer_id: str | None = None,
+        name=None,
+    ) -> dict:
+        """An account made directly in the auth service's store (as ``comptoir seed`` does)."""
+        from comptoir_auth import users
+        from comptoir_common.db import make_engine, make_session_factory, session_scope
+
+        engine = make_engine(self.database_urls["auth"], pool_size=1)
+        try:
+            with session_scope(make_session_factory(engine)) as session:
+                user = users.create_user(
+                    session,
+                    email=email,
+                    name=name or email.split("@")[0].title(),
+                    role=role,
+                    password=password,
+                    customer_id=customer_id,
+                )
+                return users.user_to_dict(user) | {"password": password}
+        finally:
+            engine.dispose()
+
+    def login(self, client: httpx.Client, email: str, password: str) -> dict[str, str]:
+        """Bearer headers for ``email``."""
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture(scope="session")
+def system_smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory, amqp_uri, migrated_database, system_smtp) -> Iterator[SystemUnderTest]:
+    """Every service and the gateway running as real processes over this run's databases and vhost."""
+    sut = SystemUnderTest(
+        workdir=tmp_path_factory.mktemp("system"),
+        amqp_uri=amqp_uri,
+        database_urls={name: migrated_database(name) for name in DEFAULT_SERVICES},
+        smtp_url=system_smtp.url,
+    )
+    sut.smtp = system_smtp
+    try:
+        sut.start()
+        yield sut
+    finally:
+        sut.stop()
