@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from comptoir_gateway.api import api_router
 from comptoir_gateway.rpc import Services
 from comptoir_gateway.settings import GatewaySettings
+from comptoir_gateway.web.events import router as events_page_router
 from comptoir_gateway.web.rendering import render_page
 from comptoir_gateway.web.routes import LoginRequired
 from comptoir_gateway.web.routes import router as web_router
@@ -85,6 +86,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app.include_router(api_router)
     app.include_router(web_router)
+    app.include_router(events_page_router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", include_in_schema=False)

@@ -28,7 +28,34 @@ def main(argv: list[str] | None = None) -> int:
     catcher = commands.add_parser("mailcatcher", help="a local SMTP server keeping mails as .eml files")
     catcher.add_argument("--dir", type=Path, default=Path("var/mail"))
     catcher.add_argument("--port", type=int, default=2525)
+    events = commands.add_parser("events", help="the event catalogue (list, or print the AsyncAPI document)")
+    events.add_argument("action", choices=["list", "asyncapi"])
+    events.add_argument("--output", type=Path, help="write the AsyncAPI document to this file")
+    dlq = commands.add_parser("dlq", help="dead-letter queues: list them, or replay their messages")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument(
+        "queue", nargs="?", help="dlq.<queue> to replay (replay all dead-letter queues with --all)"
+    )
+    dlq.add_argument("--all", action="store_true", help="replay every dead-letter queue")
+    dlq.add_argument("--limit", type=int, default=None, help="replay at most this many messages per queue")
     args = parser.parse_args(argv)
+
+    if args.command == "events":
+        from comptoir_common import event_catalogue
+
+        if args.action == "asyncapi":
+            if args.output:
+                args.output.write_text(event_catalogue.asyncapi_json(), encoding="utf-8")
+            else:
+                sys.stdout.write(event_catalogue.asyncapi_json())
+            return 0
+        for spec in event_catalogue.events():
+            print(f"{spec.type:28} v{spec.version}  {spec.exchange:20} {spec.summary}")
+        return 0
+    if args.command == "dlq":
+        from comptoir_dev import dlq as dead_letters
+
+        return dead_letters.main(args)
 
     if args.command == "dev":
         from comptoir_dev.launcher import run_dev

@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from comptoir_gateway.api.routes import auth, tickets
+from comptoir_gateway.api.routes import auth, events, tickets
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(tickets.router)
+api_router.include_router(events.router)
