@@ -38,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     dlq.add_argument("--all", action="store_true", help="replay every dead-letter queue")
     dlq.add_argument("--limit", type=int, default=None, help="replay at most this many messages per queue")
+    dlq.add_argument(
+        "--via-exchange",
+        action="store_true",
+        help="republish to the source exchange and routing key (every bound queue gets it) instead of the queue",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "events":
