@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from comptoir_gateway.api import api_router
+from comptoir_gateway.live import LiveHub
 from comptoir_gateway.rpc import Services
 from comptoir_gateway.settings import GatewaySettings
 from comptoir_gateway.web.events import router as events_page_router
@@ -67,6 +68,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await client.connect()
         app.state.rpc_client = client
         app.state.services = Services(client)
+        app.state.live = LiveHub()
+        await app.state.live.start(client)
         log.info("gateway ready", extra={"port": settings.port})
         try:
             yield

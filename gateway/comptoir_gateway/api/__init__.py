@@ -2,9 +2,11 @@
 
 from fastapi import APIRouter
 
-from comptoir_gateway.api.routes import auth, events, tickets
+from comptoir_gateway.api.routes import auth, events, ticket_config, tickets
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(tickets.router)
+api_router.include_router(tickets.dashboard_router)
+api_router.include_router(ticket_config.router)
 api_router.include_router(events.router)
