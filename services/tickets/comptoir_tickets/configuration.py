@@ -128,8 +128,9 @@ def calendar_config(session: Session) -> dict:
     return get_setting(session, CALENDAR_KEY, sla.DEFAULT_CALENDAR)
 
 
-def calendar(session: Session) -> sla.BusinessCalendar:
-    return sla.BusinessCalendar.from_config(calendar_config(session))
+def calendar(session: Session):
+    """The business calendar deadlines are computed in."""
+    return sla.calendar_from_config(calendar_config(session))
 
 
 def attachment_limit(session: Session) -> int:
@@ -422,22 +423,13 @@ def set_calendar(session: Session, *, actor: dict, config: dict) -> dict:
         from zoneinfo import ZoneInfo
 
         ZoneInfo(config.get("timezone") or "Europe/Paris")
-        parsed = sla.BusinessCalendar.from_config(config)
+        parsed = sla.calendar_from_config(config)
     except Exception as exc:
         raise InvalidInput(
-            "Calendrier invalide : vérifiez les horaires (HH:MM) et les dates (AAAA-MM-JJ)."
+            "Calendrier invalide : vérifiez les horaires (HH:MM, fermeture après ouverture), "
+            "les jours ouvrés et les dates (AAAA-MM-JJ)."
         ) from exc
-    if not parsed.hours:
-        raise InvalidInput("Le calendrier doit comporter au moins un jour ouvré.")
-    clean = {
-        "timezone": parsed.timezone,
-        "hours": {
-            str(day): [start.strftime("%H:%M"), end.strftime("%H:%M")]
-            for day, (start, end) in parsed.hours.items()
-        },
-        "french_holidays": parsed.french,
-        "extra_holidays": sorted(d.isoformat() for d in parsed.extra_holidays),
-    }
+    clean = sla.calendar_to_config(parsed)
     row = session.get(Setting, CALENDAR_KEY)
     if row is None:
         session.add(Setting(key=CALENDAR_KEY, value=clean))

@@ -250,6 +250,16 @@ def _refresh_breach(ticket: Ticket, now: datetime) -> None:
         ticket.sla_breach_published = False
 
 
+def _status_event_data(data: dict[str, Any]) -> dict[str, Any]:
+    """``old``/``new`` objects plus the flat fields of the event catalogue."""
+    return data | {
+        "old_status": data["old"]["status"],
+        "new_status": data["new"]["status"],
+        "old_category": data["old"]["category"],
+        "new_category": data["new"]["category"],
+    }
+
+
 def apply_category_change(session: Session, ticket: Ticket, old: str, new: str, now: datetime) -> None:
     """What moving between status categories means: SLA paused/resumed, closing and reopening, counters."""
     ticket.status_category = new
@@ -313,7 +323,14 @@ def scan_sla_breaches(session: Session, *, now: datetime | None = None, limit: i
         ticket.sla_breached = True
         ticket.sla_breach_published = True
         _history(session, ticket, None, "sla_breached", new=_iso(ticket.resolution_due_at), at=now)
-        _event(session, "ticket.sla_breached", None, ticket, resolution_due_at=_iso(ticket.resolution_due_at))
+        _event(
+            session,
+            "ticket.sla_breached",
+            None,
+            ticket,
+            due_at=_iso(ticket.resolution_due_at),
+            resolution_due_at=_iso(ticket.resolution_due_at),
+        )
     return len(tickets)
 
 
@@ -706,7 +723,7 @@ def update_ticket(
                 "old": {"status": old_key, "label": labels.status(old_key), "category": old_category},
                 "new": {"status": status.key, "label": status.label, "category": status.category},
             }
-            pending_events.append(("ticket.status_changed", status_data))
+            pending_events.append(("ticket.status_changed", _status_event_data(status_data)))
             if status.category == "closed" and old_category != "closed":
                 pending_events.append(("ticket.closed", {}))
             elif old_category == "closed" and status.category != "closed":
@@ -789,8 +806,12 @@ def take_ticket(session: Session, *, actor: dict[str, Any], ticket_id: str) -> T
                 "ticket.status_changed",
                 actor,
                 ticket,
-                old={"status": old_key, "label": labels.status(old_key), "category": "new"},
-                new={"status": open_status.key, "label": open_status.label, "category": "open"},
+                **_status_event_data(
+                    {
+                        "old": {"status": old_key, "label": labels.status(old_key), "category": "new"},
+                        "new": {"status": open_status.key, "label": open_status.label, "category": "open"},
+                    }
+                ),
             )
     session.flush()
     _event(session, "ticket.assigned", actor, ticket, assignees=people, added=[me], removed=[])

@@ -140,3 +140,69 @@ def test_unknown_ticket_and_bad_input(session, world):
         tickets.create_ticket(session, actor=agent, title="", message="m")
     with pytest.raises(InvalidInput):
         tickets.create_ticket(session, actor=agent, title="t", message="m", type="nope")
+
+
+def test_sla_breach_flagged_once_and_published(session, world):
+    from datetime import timedelta
+
+    agent = world.person("agent")
+    ticket = tickets.create_ticket(session, actor=agent, title="t", message="m", priority="urgent")
+    later = ticket.resolution_due_at + timedelta(minutes=1)
+    assert tickets.scan_sla_breaches(session, now=later) >= 1
+    assert ticket.sla_breached is True
+    assert tickets.scan_sla_breaches(session, now=later) == 0
+    breaches = [e for e in _events(session, ticket.id) if e["type"] == "ticket.sla_breached"]
+    assert len(breaches) == 1 and breaches[0]["data"]["due_at"] == ticket.resolution_due_at.isoformat()
+    assert ticket.id in {
+        t["id"] for t in listing.list_tickets(session, actor=agent, filters={"breached": True})["items"]
+    }
+    # Waiting on the customer pauses the clock: no deadline while pending.
+    paused = tickets.update_ticket(
+        session, actor=agent, ticket_id=ticket.id, version=ticket.version, changes={"status": "pending"}
+    )
+    assert paused.resolution_due_at is None
+
+
+def test_priority_change_recomputes_deadline(session, world):
+    agent = world.person("agent")
+    ticket = tickets.create_ticket(session, actor=agent, title="t", message="m", priority="low")
+    low_due = ticket.resolution_due_at
+    tickets.update_ticket(
+        session, actor=agent, ticket_id=ticket.id, version=1, changes={"priority": "urgent"}
+    )
+    assert ticket.resolution_due_at < low_due and ticket.sla_target_minutes == 240
+
+
+def test_sales_rep_sees_only_their_customers(session, world):
+    sales = world.person("sales")
+    mine = world.customer("Mien", sales_rep_id=sales["id"])
+    other = world.customer("Autre")
+    agent = world.person("agent")
+    t_mine = tickets.create_ticket(session, actor=agent, title="a", message="m", customer_id=mine)
+    t_other = tickets.create_ticket(session, actor=agent, title="b", message="m", customer_id=other)
+    ids = {t["id"] for t in listing.list_tickets(session, actor=sales, limit=200)["items"]}
+    assert t_mine.id in ids and t_other.id not in ids
+    with pytest.raises(NotFound):
+        tickets.get_ticket(session, actor=sales, ticket_id=t_other.id)
+    with pytest.raises(PermissionDenied):
+        tickets.create_ticket(session, actor=sales, title="c", message="m", customer_id=other)
+    counts = listing.dashboard(session, actor=sales)
+    assert counts["new"] >= 1
+
+
+def test_customer_event_redelivered_or_late_is_harmless(session, world):
+    from datetime import UTC, datetime
+
+    from comptoir_common.events import Event, system_actor
+    from comptoir_tickets import readmodels
+    from comptoir_tickets.models import Customer
+
+    customer_id = world.customer("Nom actuel")
+    stale = Event(
+        type="customer.upserted",
+        actor=system_actor("crm_sync"),
+        data={"id": customer_id, "name": "Ancien nom", "sales_rep_id": None, "parent_customer_id": None},
+        occurred_at=datetime(2000, 1, 1, tzinfo=UTC),
+    )
+    readmodels.upsert_customer(session, stale)
+    assert session.get(Customer, customer_id).name == "Nom actuel"

@@ -34,9 +34,9 @@ class OrderIn(BaseModel):
 
 class CalendarIn(BaseModel):
     timezone: str = "Europe/Paris"
-    hours: dict[str, list[str] | None] = Field(
-        description='Jour (0 = lundi … 6 = dimanche) → ["HH:MM", "HH:MM"] ; absent ou null = fermé'
-    )
+    opening: str = Field("08:30", pattern=r"^\d{2}:\d{2}$")
+    closing: str = Field("18:00", pattern=r"^\d{2}:\d{2}$")
+    workdays: list[int] = Field([0, 1, 2, 3, 4], description="0 = lundi … 6 = dimanche")
     french_holidays: bool = True
     extra_holidays: list[str] = Field(default_factory=list, description="Dates AAAA-MM-JJ")
 
