@@ -128,6 +128,25 @@ class SystemUnderTest:
             process.kill()
             process.wait()
 
+    def kill(self, key: str) -> None:
+        """SIGKILL one process (no clean shutdown: unacknowledged messages go back to their queues)."""
+        self.stop_process(key, signal.SIGKILL)
+
+    def metrics(self, key: str) -> str:
+        """The Prometheus text exposition of one process (``/metrics`` on its health port)."""
+        return httpx.get(f"http://127.0.0.1:{self.health_ports[key]}/metrics", timeout=5.0).text
+
+    def metric_value(self, key: str, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when there is none)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        total = 0.0
+        for family in text_string_to_metric_families(self.metrics(key)):
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
+
     def stop(self) -> None:
         for key in list(self.processes):
             self.stop_process(key)
