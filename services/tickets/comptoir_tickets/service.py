@@ -11,7 +11,7 @@ from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from comptoir_tickets import configuration, listing, policy, readmodels, tickets
+from comptoir_tickets import configuration, listing, policy, readmodels, replay, tickets
 from comptoir_tickets.models import OutboxMessage, ProcessedEvent
 
 # Tickets flagged per timer pass; the next pass takes the rest.
@@ -237,3 +237,8 @@ class TicketsService:
     @event_handler("auth", "user.reactivated")
     def on_user_reactivated(self, event: Event) -> None:
         readmodels.upsert_user(self.db.session, event, active=True)
+
+    @rpc
+    def replay_events(self, after_seq: int = 0, limit: int = 500) -> dict:
+        """The event history, page by page, for consumers rebuilding a projection (internal: not in the API)."""
+        return replay.replay_events(self.db.session, after_seq=after_seq, limit=limit)

@@ -1,0 +1,360 @@
+"""The projection: ticket events in, one row of figures per ticket out.
+
+Each ticket event is stored (reduced to what the figures need) in ``ticket_events``, keyed by event id, and the
+ticket's row of ``ticket_facts`` is recomputed by folding *all* its stored events in ``(occurred_at, event_id)``
+order. So the result does not depend on the order or the number of times events arrive, and a rebuild from a replay
+of the tickets' history gives exactly the figures the live path gave.
+
+The fold reads the ticket snapshot every event carries (``data.ticket``; the first ``ticket.created`` events carried
+the ticket at the top of ``data``) and ignores fields it does not know, so the tickets service may add fields freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from comptoir_common.business_hours import DEFAULT_CALENDAR, BusinessCalendar
+from comptoir_common.db import is_postgres
+from comptoir_common.events import Event
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
+
+from comptoir_reports.models import DimensionValue, TicketAssignee, TicketEvent, TicketFact
+
+PARIS = ZoneInfo("Europe/Paris")
+STAFF_ROLES = frozenset({"admin", "agent", "sales"})
+# Status keys of the four default statuses, for snapshots that do not say their category.
+DEFAULT_CATEGORIES = {"new": "new", "open": "open", "pending": "pending", "closed": "closed"}
+SNAPSHOT_FIELDS = (
+    "id",
+    "number",
+    "title",
+    "status",
+    "status_label",
+    "status_category",
+    "customer_id",
+    "requester",
+    "type",
+    "priority",
+    "assignees",
+    "source",
+    "created_at",
+    "resolution_due_at",
+)
+
+
+def local_day(moment: datetime) -> date:
+    return moment.astimezone(PARIS).date()
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def ticket_snapshot(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ticket snapshot of an event's data: ``data.ticket``, or the data itself for the first v1 shape."""
+    snapshot = data.get("ticket")
+    if isinstance(snapshot, dict) and snapshot.get("id"):
+        return snapshot
+    if data.get("id") and "number" in data:
+        return data
+    return None
+
+
+def ticket_id_of(data: dict[str, Any]) -> str | None:
+    snapshot = ticket_snapshot(data)
+    if snapshot is not None:
+        return str(snapshot["id"])
+    return data.get("ticket_id")
+
+
+def _reduce(event: Event) -> dict[str, Any]:
+    """The part of an event's data the fold reads (no message bodies, no attachments)."""
+    data = event.data
+    reduced: dict[str, Any] = {}
+    snapshot = ticket_snapshot(data)
+    if snapshot is not None:
+        reduced["ticket"] = {key: snapshot[key] for key in SNAPSHOT_FIELDS if key in snapshot}
+    message = data.get("message")
+    if isinstance(message, dict):
+        author = message.get("author") if isinstance(message.get("author"), dict) else {}
+        reduced["message"] = {
+            "id": message.get("id"),
+            "internal": bool(message.get("internal", False)),
+            "created_at": message.get("created_at"),
+            "author": {key: author.get(key) for key in ("id", "name", "role")},
+        }
+    for key in ("old_status", "new_status", "old_category", "new_category", "old", "new", "category"):
+        if key in data and not isinstance(data[key], (list,)):
+            reduced[key] = data[key]
+    return reduced
+
+
+def _lock_ticket(session: Session, ticket_id: str) -> None:
+    """Serialise the events of one ticket: two workers folding the same ticket at once would each miss the other's
+    event. SQLite serialises writers by itself."""
+    if is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "reports:" + ticket_id})
+
+
+def record_event(session: Session, event: Event) -> str | None:
+    """Store a ticket event (once per id); return its ticket id, or None for an event about no ticket."""
+    ticket_id = ticket_id_of(event.data)
+    if ticket_id is None:
+        return None
+    _lock_ticket(session, ticket_id)
+    if session.get(TicketEvent, event.id) is None:
+        session.add(
+            TicketEvent(
+                event_id=event.id,
+                ticket_id=ticket_id,
+                event_type=event.type,
+                occurred_at=event.occurred_at,
+                actor=event.actor or {},
+                data=_reduce(event),
+            )
+        )
+        session.flush()
+    return ticket_id
+
+
+def apply_event(session: Session, event: Event, calendar: BusinessCalendar = DEFAULT_CALENDAR) -> None:
+    """Take one ticket event into the projection (idempotent)."""
+    ticket_id = record_event(session, event)
+    if ticket_id is not None:
+        recompute(session, [ticket_id], calendar)
+
+
+def apply_events(
+    session: Session, events: Iterable[Event], calendar: BusinessCalendar = DEFAULT_CALENDAR
+) -> int:
+    """Take a batch of events (a replay page), recomputing each touched ticket once; return how many were ticket
+    events."""
+    touched: list[str] = []
+    seen: set[str] = set()
+    for event in events:
+        ticket_id = record_event(session, event)
+        if ticket_id is not None and ticket_id not in seen:
+            seen.add(ticket_id)
+            touched.append(ticket_id)
+    recompute(session, touched, calendar)
+    return len(touched)
+
+
+def _value_and_label(value: Any) -> tuple[str | None, str | None]:
+    """A type or priority given as a key, or as ``{key|id, label|name}``."""
+    if value is None or value == "":
+        return None, None
+    if isinstance(value, dict):
+        key = value.get("key") or value.get("id") or value.get("name")
+        label = value.get("label") or value.get("name") or key
+        return (str(key) if key is not None else None), (str(label) if label is not None else None)
+    return str(value), str(value)
+
+
+def _assignees(value: Any) -> list[tuple[str, str | None]]:
+    people = []
+    for item in value or []:
+        if isinstance(item, dict) and item.get("id"):
+            people.append((str(item["id"]), item.get("name")))
+        elif isinstance(item, str):
+            people.append((item, None))
+    return people
+
+
+def _category_after(row: TicketEvent) -> str | None:
+    data = row.data
+    snapshot = data.get("ticket") or {}
+    category = snapshot.get("status_category")
+    if category:
+        return str(category)
+    for key in ("new_category", "category"):
+        if data.get(key):
+            return str(data[key])
+    new = data.get("new")
+    if isinstance(new, dict) and new.get("category"):
+        return str(new["category"])
+    if row.event_type == "ticket.closed":
+        return "closed"
+    if row.event_type == "ticket.reopened":
+        return "open"
+    status = snapshot.get("status")
+    if status in DEFAULT_CATEGORIES:
+        return DEFAULT_CATEGORIES[status]
+    return None
+
+
+def fold(rows: list[TicketEvent], calendar: BusinessCalendar = DEFAULT_CALENDAR) -> dict[str, Any] | None:
+    """A ticket's figures from all its events (any order given; folded in occurrence order)."""
+    rows = sorted(rows, key=lambda row: (row.occurred_at, row.event_id))
+    if not rows:
+        return None
+    latest: dict[str, Any] = {}
+    created_at: datetime | None = None
+    created_message_ids: set[str] = set()
+    category: str | None = None
+    first_closed_at = closed_at = first_response_at = None
+    reopen_count = 0
+    breached = False
+    for row in rows:
+        data = row.data
+        snapshot = data.get("ticket")
+        if snapshot:
+            latest = {**latest, **snapshot}
+            if created_at is None:
+                created_at = parse_time(snapshot.get("created_at"))
+        if row.event_type == "ticket.created":
+            created_at = parse_time((snapshot or {}).get("created_at")) or row.occurred_at
+            if (data.get("message") or {}).get("id"):
+                created_message_ids.add(data["message"]["id"])
+        after = _category_after(row)
+        if after is not None:
+            if after == "closed" and category != "closed":
+                closed_at = row.occurred_at
+                first_closed_at = first_closed_at or closed_at
+            elif category == "closed" and after != "closed":
+                reopen_count += 1
+                closed_at = None
+            category = after
+        if row.event_type == "ticket.message_added" and first_response_at is None:
+            message = data.get("message") or {}
+            role = (message.get("author") or {}).get("role") or (row.actor or {}).get("role")
+            if (
+                not message.get("internal")
+                and role in STAFF_ROLES
+                and message.get("id") not in created_message_ids
+            ):
+                first_response_at = parse_time(message.get("created_at")) or row.occurred_at
+        if row.event_type == "ticket.sla_breached":
+            breached = True
+    created_at = created_at or rows[0].occurred_at
+    if first_response_at is not None and first_response_at < created_at:
+        first_response_at = created_at
+    is_closed = category == "closed"
+    if not is_closed:
+        closed_at = None
+    due = parse_time(latest.get("resolution_due_at"))
+    if breached:
+        sla_status = "breached"
+    elif is_closed and due is not None:
+        sla_status = "met" if closed_at <= due else "breached"
+    else:
+        sla_status = None
+    requester = latest.get("requester") if isinstance(latest.get("requester"), dict) else {}
+    requester_id = requester.get("id")
+    requester_email = requester.get("email")
+    type_key, type_label = _value_and_label(latest.get("type"))
+    priority_key, priority_label = _value_and_label(latest.get("priority"))
+    status = latest.get("status")
+
+    def wall(end: datetime | None) -> float | None:
+        return None if end is None else max(0.0, (end - created_at).total_seconds())
+
+    def business(end: datetime | None) -> float | None:
+        return None if end is None else calendar.business_seconds_between(created_at, end)
+
+    return {
+        "number": latest.get("number"),
+        "title": (latest.get("title") or "")[:300] or None,
+        "customer_id": latest.get("customer_id"),
+        "requester_key": requester_id or (f"email:{requester_email.lower()}" if requester_email else None),
+        "requester_id": requester_id,
+        "requester_name": requester.get("name"),
+        "requester_email": requester_email,
+        "type": type_key,
+        "type_label": type_label,
+        "priority": priority_key,
+        "priority_label": priority_label,
+        "status": status,
+        "status_label": latest.get("status_label") or status,
+        "status_category": category,
+        "is_closed": is_closed,
+        "source": latest.get("source"),
+        "created_at": created_at,
+        "created_day": local_day(created_at),
+        "first_response_at": first_response_at,
+        "first_response_seconds": wall(first_response_at),
+        "first_response_business_seconds": business(first_response_at),
+        "first_closed_at": first_closed_at,
+        "closed_at": closed_at,
+        "closed_day": local_day(closed_at) if closed_at else None,
+        "resolution_seconds": wall(closed_at),
+        "resolution_business_seconds": business(closed_at),
+        "reopen_count": reopen_count,
+        "resolution_due_at": due,
+        "sla_status": sla_status,
+        "assignees": _assignees(latest.get("assignees")),
+        "last_event_at": rows[-1].occurred_at,
+    }
+
+
+FACT_COLUMNS = tuple(column.key for column in TicketFact.__table__.columns if column.key != "ticket_id")
+
+
+def recompute(session: Session, ticket_ids: list[str], calendar: BusinessCalendar = DEFAULT_CALENDAR) -> None:
+    """Fold the stored events of ``ticket_ids`` into their facts and assignees."""
+    if not ticket_ids:
+        return
+    by_ticket: dict[str, list[TicketEvent]] = {ticket_id: [] for ticket_id in ticket_ids}
+    for chunk_start in range(0, len(ticket_ids), 500):
+        chunk = ticket_ids[chunk_start : chunk_start + 500]
+        for row in session.scalars(select(TicketEvent).where(TicketEvent.ticket_id.in_(chunk))):
+            by_ticket[row.ticket_id].append(row)
+    existing = {
+        fact.ticket_id: fact
+        for chunk_start in range(0, len(ticket_ids), 500)
+        for fact in session.scalars(
+            select(TicketFact).where(TicketFact.ticket_id.in_(ticket_ids[chunk_start : chunk_start + 500]))
+        )
+    }
+    session.execute(delete(TicketAssignee).where(TicketAssignee.ticket_id.in_(ticket_ids)))
+    dimensions: set[tuple[str, str, str | None]] = set()
+    for ticket_id, rows in by_ticket.items():
+        figures = fold(rows, calendar)
+        if figures is None:
+            continue
+        assignees = figures.pop("assignees")
+        for dimension in ("type", "priority"):
+            label = figures.pop(f"{dimension}_label")
+            if figures[dimension]:
+                dimensions.add((dimension, figures[dimension], label))
+        figures["assignee_ids"] = [agent_id for agent_id, _ in assignees]
+        fact = existing.get(ticket_id)
+        if fact is None:
+            session.add(TicketFact(ticket_id=ticket_id, **figures))
+        else:
+            for key in FACT_COLUMNS:
+                setattr(fact, key, figures[key])
+        for agent_id, agent_name in dict(assignees).items():
+            session.add(TicketAssignee(ticket_id=ticket_id, agent_id=agent_id, agent_name=agent_name))
+    for dimension, value, label in dimensions:
+        known = session.get(DimensionValue, (dimension, value))
+        if known is None:
+            session.add(DimensionValue(dimension=dimension, value=value, label=label))
+        elif label and known.label != label:
+            known.label = label
+    session.flush()
+
+
+def clear(session: Session) -> None:
+    """Forget every ticket event and figure (the first step of a rebuild)."""
+    for model in (TicketAssignee, TicketFact, TicketEvent, DimensionValue):
+        session.execute(delete(model))
+
+
+def counts(session: Session) -> dict[str, int]:
+    return {
+        "events": session.scalar(select(func.count()).select_from(TicketEvent)) or 0,
+        "tickets": session.scalar(select(func.count()).select_from(TicketFact)) or 0,
+    }

@@ -1,0 +1,864 @@
+"""The reports: aggregate queries over ``ticket_facts``, filtered and scoped to what the caller may see.
+
+Every report takes the same filters (period, customer, type, priority, agent) and answers the same shape::
+
+    {"key", "title", "description", "filters", "columns": [{"key", "label", "kind"}], "rows": [{...}],
+     "chart": {"kind": "bar" | "line", "x": column key, "series": [column keys]} | None}
+
+Column kinds: ``text``, ``int``, ``hours`` (decimal hours), ``percent``. The period applies to the day the report is
+about: the creation day for volumes and backlogs, the (final) closing day for resolution figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from comptoir_common.db import is_postgres, utcnow
+from comptoir_common.errors import InvalidInput, NotFound, PermissionDenied
+from sqlalchemy import ColumnElement, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from comptoir_reports import policy
+from comptoir_reports.models import Customer, DimensionValue, TicketAssignee, TicketFact, User
+from comptoir_reports.projection import local_day
+
+GRANULARITIES = ("day", "week", "month")
+DEFAULT_PERIOD_DAYS = 90
+MAX_PERIOD_DAYS = 3660
+MAX_ROWS = 1000
+TOP_CUSTOMERS = 20
+ALL_LABEL = "Toutes"
+UNKNOWN_CUSTOMER = "Non identifié"
+UNASSIGNED = "Non assigné"
+# Usual priority keys in their natural order; others follow alphabetically.
+PRIORITY_ORDER = ["urgent", "urgente", "high", "haute", "normal", "normale", "low", "basse"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date
+    customer_id: str | None = None
+    type: str | None = None
+    priority: str | None = None
+    agent_id: str | None = None
+    granularity: str = "day"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
+        return data
+
+
+def _parse_day(value: Any, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidInput(f"Date invalide pour « {name} » : attendu AAAA-MM-JJ.") from exc
+
+
+def _parse_text(value: Any, name: str) -> str | None:
+    if value in (None, ""):
+        return None
+    value = str(value).strip()
+    if len(value) > 100:
+        raise InvalidInput(f"Valeur trop longue pour « {name} ».")
+    return value or None
+
+
+def parse_filters(raw: dict[str, Any] | None, today: date | None = None) -> Filters:
+    """Filters from a request's parameters; without a period, the last 90 days up to today (Paris)."""
+    raw = raw or {}
+    unknown = set(raw) - {"start", "end", "customer_id", "type", "priority", "agent_id", "granularity"}
+    if unknown:
+        raise InvalidInput(f"Filtre inconnu : {', '.join(sorted(unknown))}.")
+    today = today or local_day(utcnow())
+    end = _parse_day(raw.get("end"), "fin") or today
+    start = _parse_day(raw.get("start"), "début") or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if start > end:
+        raise InvalidInput("La date de début doit précéder la date de fin.")
+    if (end - start).days > MAX_PERIOD_DAYS:
+        raise InvalidInput("La période ne peut pas dépasser dix ans.")
+    granularity = raw.get("granularity") or "day"
+    if granularity not in GRANULARITIES:
+        raise InvalidInput("Granularité invalide : jour (day), semaine (week) ou mois (month).")
+    return Filters(
+        start=start,
+        end=end,
+        customer_id=_parse_text(raw.get("customer_id"), "client"),
+        type=_parse_text(raw.get("type"), "type"),
+        priority=_parse_text(raw.get("priority"), "priorité"),
+        agent_id=_parse_text(raw.get("agent_id"), "technicien"),
+        granularity=granularity,
+    )
+
+
+def _where(scope: policy.Scope, filters: Filters, day_column) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [day_column >= filters.start, day_column <= filters.end]
+    if scope.clause is not None:
+        clauses.append(scope.clause)
+    if filters.customer_id:
+        clauses.append(TicketFact.customer_id == filters.customer_id)
+    if filters.type:
+        clauses.append(TicketFact.type == filters.type)
+    if filters.priority:
+        clauses.append(TicketFact.priority == filters.priority)
+    if filters.agent_id:
+        clauses.append(
+            exists().where(
+                TicketAssignee.ticket_id == TicketFact.ticket_id, TicketAssignee.agent_id == filters.agent_id
+            )
+        )
+    return clauses
+
+
+def _hours(seconds: Any) -> float | None:
+    return None if seconds is None else round(float(seconds) / 3600, 2)
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return None if not whole else round(100.0 * part / whole, 1)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks, as PostgreSQL's percentile_cont."""
+    if not values:
+        return None
+    position = q * (len(values) - 1)
+    lower, upper = math.floor(position), math.ceil(position)
+    return values[lower] + (values[upper] - values[lower]) * (position - lower)
+
+
+def _duration_stats(session: Session, column, clauses, group_column=None) -> dict[Any, dict[str, Any]]:
+    """count, mean, median and p90 of ``column`` (seconds, non-null), per value of ``group_column`` (or overall,
+    under key None)."""
+    group = [group_column] if group_column is not None else []
+    clauses = [*clauses, column.is_not(None)]
+    if is_postgres(session):
+        query = select(
+            *group,
+            func.count(),
+            func.avg(column),
+            func.percentile_cont(0.5).within_group(column),
+            func.percentile_cont(0.9).within_group(column),
+        ).where(*clauses)
+        if group:
+            query = query.group_by(*group)
+        result = {}
+        for row in session.execute(query):
+            key = row[0] if group else None
+            count, mean, median, p90 = row[len(group) :]
+            if count:
+                result[key] = {"count": count, "mean": mean, "median": median, "p90": p90}
+        return result
+    values: dict[Any, list[float]] = {}
+    for row in session.execute(select(*group, column).where(*clauses)):
+        values.setdefault(row[0] if group else None, []).append(float(row[-1]))
+    result = {}
+    for key, items in values.items():
+        items.sort()
+        result[key] = {
+            "count": len(items),
+            "mean": sum(items) / len(items),
+            "median": _percentile(items, 0.5),
+            "p90": _percentile(items, 0.9),
+        }
+    return result
+
+
+def _labels(session: Session, dimension: str) -> dict[str, str]:
+    return {
+        row.value: row.label or row.value
+        for row in session.scalars(select(DimensionValue).where(DimensionValue.dimension == dimension))
+    }
+
+
+def _customer_names(session: Session, ids) -> dict[str, str]:
+    ids = [customer_id for customer_id in set(ids) if customer_id]
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        for customer_id, name in session.execute(
+            select(Customer.id, Customer.name).where(Customer.id.in_(ids[start : start + 500]))
+        ):
+            names[customer_id] = name
+    return names
+
+
+def _customer_label(names: dict[str, str], customer_id: str | None) -> str:
+    if not customer_id:
+        return UNKNOWN_CUSTOMER
+    return names.get(customer_id) or f"Client {customer_id[:8]}"
+
+
+def _agent_names(session: Session, ids) -> dict[str, str]:
+    ids = [agent_id for agent_id in set(ids) if agent_id]
+    names = {}
+    for start in range(0, len(ids), 500):
+        for user_id, name in session.execute(
+            select(User.id, User.name).where(User.id.in_(ids[start : start + 500]))
+        ):
+            if name:
+                names[user_id] = name
+    missing = [agent_id for agent_id in ids if agent_id not in names]
+    if missing:
+        for agent_id, name in session.execute(
+            select(TicketAssignee.agent_id, func.max(TicketAssignee.agent_name))
+            .where(TicketAssignee.agent_id.in_(missing[:500]))
+            .group_by(TicketAssignee.agent_id)
+        ):
+            if name:
+                names[agent_id] = name
+    return names
+
+
+def _priority_sort_key(key: Any) -> tuple[int, str]:
+    if key is None:
+        return (len(PRIORITY_ORDER) + 1, "")
+    lowered = str(key).lower()
+    return (PRIORITY_ORDER.index(lowered) if lowered in PRIORITY_ORDER else len(PRIORITY_ORDER), lowered)
+
+
+def _count(session: Session, clauses) -> int:
+    return session.scalar(select(func.count()).select_from(TicketFact).where(*clauses)) or 0
+
+
+# --- the reports ---------------------------------------------------------------------------------------------------
+
+
+def report_summary(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    created = _where(scope, filters, TicketFact.created_day)
+    closed = _where(scope, filters, TicketFact.closed_day)
+    row = session.execute(
+        select(
+            func.count(),
+            func.sum(case((TicketFact.is_closed.is_(False), 1), else_=0)),
+            func.sum(case((TicketFact.reopen_count > 0, 1), else_=0)),
+        ).where(*created)
+    ).one()
+    resolution = session.execute(
+        select(
+            func.count(),
+            func.avg(TicketFact.resolution_seconds),
+            func.avg(TicketFact.resolution_business_seconds),
+        ).where(*closed, TicketFact.resolution_seconds.is_not(None))
+    ).one()
+    return {
+        "columns": [
+            ("created", "Demandes créées", "int"),
+            ("closed", "Demandes clôturées", "int"),
+            ("open", "Encore ouvertes", "int"),
+            ("reopened", "Rouvertes", "int"),
+            ("mean_resolution_hours", "Résolution moyenne (h)", "hours"),
+            ("mean_resolution_business_hours", "Résolution moyenne (h ouvrées)", "hours"),
+        ],
+        "rows": [
+            {
+                "created": row[0] or 0,
+                "closed": resolution[0] or 0,
+                "open": int(row[1] or 0),
+                "reopened": int(row[2] or 0),
+                "mean_resolution_hours": _hours(resolution[1]),
+                "mean_resolution_business_hours": _hours(resolution[2]),
+            }
+        ],
+        "chart": None,
+    }
+
+
+def _bucket(day: date, granularity: str) -> date:
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    if granularity == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _bucket_label(start: date, granularity: str) -> str:
+    if granularity == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-S{week:02d}"
+    if granularity == "month":
+        return start.strftime("%Y-%m")
+    return start.isoformat()
+
+
+def report_volume(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    created_rows = session.execute(
+        select(TicketFact.created_day, func.count())
+        .where(*_where(scope, filters, TicketFact.created_day))
+        .group_by(TicketFact.created_day)
+    ).all()
+    closed_rows = session.execute(
+        select(TicketFact.closed_day, func.count())
+        .where(*_where(scope, filters, TicketFact.closed_day))
+        .group_by(TicketFact.closed_day)
+    ).all()
+    buckets: dict[date, dict[str, int]] = {}
+    day = filters.start
+    while day <= filters.end:
+        buckets.setdefault(_bucket(day, filters.granularity), {"created": 0, "closed": 0})
+        day += timedelta(days=1)
+    for day, count in created_rows:
+        buckets[_bucket(day, filters.granularity)]["created"] += count
+    for day, count in closed_rows:
+        buckets[_bucket(day, filters.granularity)]["closed"] += count
+    rows = [
+        {"period": _bucket_label(start, filters.granularity), **values}
+        for start, values in sorted(buckets.items())
+    ]
+    return {
+        "columns": [
+            ("period", "Période", "text"),
+            ("created", "Créées", "int"),
+            ("closed", "Clôturées", "int"),
+        ],
+        "rows": rows,
+        "chart": {"kind": "line", "x": "period", "series": ["created", "closed"]},
+    }
+
+
+def report_requests_per_user(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    count = func.count().label("count")
+    rows = session.execute(
+        select(
+            TicketFact.requester_key,
+            func.max(TicketFact.requester_name),
+            func.max(TicketFact.requester_email),
+            func.max(TicketFact.customer_id),
+            count,
+        )
+        .where(*_where(scope, filters, TicketFact.created_day))
+        .group_by(TicketFact.requester_key)
+        .order_by(count.desc(), TicketFact.requester_key)
+        .limit(MAX_ROWS)
+    ).all()
+    names = _customer_names(session, [row[3] for row in rows])
+    return {
+        "columns": [
+            ("requester", "Demandeur", "text"),
+            ("email", "Adresse", "text"),
+            ("customer", "Client", "text"),
+            ("requests", "Demandes", "int"),
+        ],
+        "rows": [
+            {
+                "requester": name or email or "Inconnu",
+                "email": email or "",
+                "customer": _customer_label(names, customer_id),
+                "requests": requests,
+            }
+            for _key, name, email, customer_id, requests in rows
+        ],
+        "chart": {"kind": "bar", "x": "requester", "series": ["requests"]},
+    }
+
+
+def report_resolution_per_customer(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    closed = func.count().label("closed")
+    rows = session.execute(
+        select(
+            TicketFact.customer_id,
+            closed,
+            func.avg(TicketFact.resolution_seconds),
+            func.avg(TicketFact.resolution_business_seconds),
+        )
+        .where(*_where(scope, filters, TicketFact.closed_day), TicketFact.resolution_seconds.is_not(None))
+        .group_by(TicketFact.customer_id)
+        .order_by(closed.desc(), TicketFact.customer_id)
+        .limit(MAX_ROWS)
+    ).all()
+    names = _customer_names(session, [row[0] for row in rows])
+    return {
+        "columns": [
+            ("customer", "Client", "text"),
+            ("closed", "Demandes clôturées", "int"),
+            ("mean_hours", "Résolution moyenne (h)", "hours"),
+            ("mean_business_hours", "Résolution moyenne (h ouvrées)", "hours"),
+        ],
+        "rows": [
+            {
+                "customer": _customer_label(names, customer_id),
+                "closed": count,
+                "mean_hours": _hours(mean),
+                "mean_business_hours": _hours(mean_business),
+            }
+            for customer_id, count, mean, mean_business in rows
+        ],
+        "chart": {"kind": "bar", "x": "customer", "series": ["mean_hours", "mean_business_hours"]},
+    }
+
+
+def _by_priority_with_total(session: Session, build_row: Callable[[Any], dict[str, Any]], keys) -> list[dict]:
+    labels = _labels(session, "priority")
+    rows = []
+    for key in sorted((k for k in keys if k is not None), key=_priority_sort_key):
+        rows.append({"priority": labels.get(key, key), **build_row(key)})
+    if None in keys:
+        rows.append({"priority": "Sans priorité", **build_row(None)})
+    rows.append({"priority": ALL_LABEL, **build_row("__all__")})
+    return rows
+
+
+def _duration_report(
+    session: Session, scope, filters, wall_column, business_column, day_column
+) -> list[dict]:
+    clauses = _where(scope, filters, day_column)
+    wall = _duration_stats(session, wall_column, clauses, TicketFact.priority)
+    business = _duration_stats(session, business_column, clauses, TicketFact.priority)
+    wall_total = _duration_stats(session, wall_column, clauses)
+    business_total = _duration_stats(session, business_column, clauses)
+
+    def build(key):
+        w = (wall_total.get(None) if key == "__all__" else wall.get(key)) or {}
+        b = (business_total.get(None) if key == "__all__" else business.get(key)) or {}
+        return {
+            "count": w.get("count", 0),
+            "mean_hours": _hours(w.get("mean")),
+            "median_hours": _hours(w.get("median")),
+            "p90_hours": _hours(w.get("p90")),
+            "mean_business_hours": _hours(b.get("mean")),
+            "median_business_hours": _hours(b.get("median")),
+            "p90_business_hours": _hours(b.get("p90")),
+        }
+
+    return _by_priority_with_total(session, build, set(wall))
+
+
+DURATION_COLUMNS = [
+    ("mean_hours", "Moyenne (h)", "hours"),
+    ("median_hours", "Médiane (h)", "hours"),
+    ("p90_hours", "90e centile (h)", "hours"),
+    ("mean_business_hours", "Moyenne (h ouvrées)", "hours"),
+    ("median_business_hours", "Médiane (h ouvrées)", "hours"),
+    ("p90_business_hours", "90e centile (h ouvrées)", "hours"),
+]
+
+
+def report_resolution(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    rows = _duration_report(
+        session,
+        scope,
+        filters,
+        TicketFact.resolution_seconds,
+        TicketFact.resolution_business_seconds,
+        TicketFact.closed_day,
+    )
+    return {
+        "columns": [
+            ("priority", "Priorité", "text"),
+            ("count", "Demandes clôturées", "int"),
+            *DURATION_COLUMNS,
+        ],
+        "rows": rows,
+        "chart": {"kind": "bar", "x": "priority", "series": ["median_hours", "p90_hours"]},
+    }
+
+
+def report_first_response(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    rows = _duration_report(
+        session,
+        scope,
+        filters,
+        TicketFact.first_response_seconds,
+        TicketFact.first_response_business_seconds,
+        TicketFact.created_day,
+    )
+    waiting = dict(
+        session.execute(
+            select(TicketFact.priority, func.count())
+            .where(*_where(scope, filters, TicketFact.created_day), TicketFact.first_response_at.is_(None))
+            .group_by(TicketFact.priority)
+        ).all()
+    )
+    labels = _labels(session, "priority")
+    by_label = {labels.get(key, key) if key else "Sans priorité": count for key, count in waiting.items()}
+    for row in rows:
+        row["unanswered"] = (
+            sum(waiting.values()) if row["priority"] == ALL_LABEL else by_label.get(row["priority"], 0)
+        )
+    known = {row["priority"] for row in rows}
+    for label, count in by_label.items():
+        if label not in known:
+            empty = {key: None for key, _, _ in DURATION_COLUMNS}
+            rows.insert(-1, {"priority": label, "count": 0, **empty, "unanswered": count})
+    return {
+        "columns": [
+            ("priority", "Priorité", "text"),
+            ("count", "Demandes avec réponse", "int"),
+            ("unanswered", "Sans réponse", "int"),
+            *DURATION_COLUMNS,
+        ],
+        "rows": rows,
+        "chart": {"kind": "bar", "x": "priority", "series": ["median_hours", "median_business_hours"]},
+    }
+
+
+def report_sla(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    counts = session.execute(
+        select(TicketFact.priority, TicketFact.sla_status, func.count())
+        .where(*_where(scope, filters, TicketFact.created_day), TicketFact.sla_status.is_not(None))
+        .group_by(TicketFact.priority, TicketFact.sla_status)
+    ).all()
+    per: dict[Any, dict[str, int]] = {}
+    for priority, status, count in counts:
+        per.setdefault(priority, {"met": 0, "breached": 0})[status] = count
+
+    def build(key):
+        if key == "__all__":
+            met = sum(values["met"] for values in per.values())
+            breached = sum(values["breached"] for values in per.values())
+        else:
+            met, breached = per[key]["met"], per[key]["breached"]
+        return {"met": met, "breached": breached, "compliance": _percent(met, met + breached)}
+
+    return {
+        "columns": [
+            ("priority", "Priorité", "text"),
+            ("met", "Dans les délais", "int"),
+            ("breached", "Hors délais", "int"),
+            ("compliance", "Respect (%)", "percent"),
+        ],
+        "rows": _by_priority_with_total(session, build, set(per)),
+        "chart": {"kind": "bar", "x": "priority", "series": ["compliance"]},
+    }
+
+
+def report_backlog_status(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    count = func.count().label("count")
+    rows = session.execute(
+        select(TicketFact.status, func.max(TicketFact.status_label), count)
+        .where(*_where(scope, filters, TicketFact.created_day), TicketFact.is_closed.is_(False))
+        .group_by(TicketFact.status)
+        .order_by(count.desc(), TicketFact.status)
+    ).all()
+    return {
+        "columns": [("status", "Statut", "text"), ("open", "Demandes en cours", "int")],
+        "rows": [{"status": label or status or "Inconnu", "open": n} for status, label, n in rows],
+        "chart": {"kind": "bar", "x": "status", "series": ["open"]},
+    }
+
+
+def report_backlog_agent(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    count = func.count().label("count")
+    rows = session.execute(
+        select(TicketAssignee.agent_id, count)
+        .select_from(TicketFact)
+        .outerjoin(TicketAssignee, TicketAssignee.ticket_id == TicketFact.ticket_id)
+        .where(*_where(scope, filters, TicketFact.created_day), TicketFact.is_closed.is_(False))
+        .group_by(TicketAssignee.agent_id)
+        .order_by(count.desc())
+    ).all()
+    names = _agent_names(session, [row[0] for row in rows])
+    return {
+        "columns": [("agent", "Technicien", "text"), ("open", "Demandes en cours", "int")],
+        "rows": [
+            {"agent": names.get(agent_id, "Inconnu") if agent_id else UNASSIGNED, "open": n}
+            for agent_id, n in rows
+            if not (filters.agent_id and agent_id != filters.agent_id)
+        ],
+        "chart": {"kind": "bar", "x": "agent", "series": ["open"]},
+    }
+
+
+def report_agents(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    def per_agent(day_column, *extra):
+        query = (
+            select(
+                TicketAssignee.agent_id,
+                func.count(),
+                func.avg(TicketFact.resolution_seconds),
+                func.avg(TicketFact.resolution_business_seconds),
+            )
+            .join(TicketFact, TicketAssignee.ticket_id == TicketFact.ticket_id)
+            .where(*_where(scope, filters, day_column), *extra)
+            .group_by(TicketAssignee.agent_id)
+        )
+        if filters.agent_id:
+            query = query.where(TicketAssignee.agent_id == filters.agent_id)
+        return {row[0]: row[1:] for row in session.execute(query)}
+
+    assigned = per_agent(TicketFact.created_day)
+    closed = per_agent(TicketFact.closed_day, TicketFact.resolution_seconds.is_not(None))
+    agents = set(assigned) | set(closed)
+    names = _agent_names(session, agents)
+    rows = []
+    for agent_id in agents:
+        closed_row = closed.get(agent_id, (0, None, None))
+        rows.append(
+            {
+                "agent": names.get(agent_id, "Inconnu"),
+                "assigned": assigned.get(agent_id, (0,))[0],
+                "closed": closed_row[0],
+                "mean_hours": _hours(closed_row[1]),
+                "mean_business_hours": _hours(closed_row[2]),
+            }
+        )
+    rows.sort(key=lambda row: (-row["assigned"], -row["closed"], row["agent"]))
+    return {
+        "columns": [
+            ("agent", "Technicien", "text"),
+            ("assigned", "Demandes assignées", "int"),
+            ("closed", "Demandes clôturées", "int"),
+            ("mean_hours", "Résolution moyenne (h)", "hours"),
+            ("mean_business_hours", "Résolution moyenne (h ouvrées)", "hours"),
+        ],
+        "rows": rows,
+        "chart": {"kind": "bar", "x": "agent", "series": ["assigned", "closed"]},
+    }
+
+
+def report_types(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    count = func.count().label("count")
+    rows = session.execute(
+        select(
+            TicketFact.type,
+            count,
+            func.sum(case((TicketFact.is_closed.is_(True), 1), else_=0)),
+            func.avg(TicketFact.resolution_seconds),
+            func.avg(TicketFact.resolution_business_seconds),
+        )
+        .where(*_where(scope, filters, TicketFact.created_day))
+        .group_by(TicketFact.type)
+        .order_by(count.desc(), TicketFact.type)
+    ).all()
+    labels = _labels(session, "type")
+    return {
+        "columns": [
+            ("type", "Type", "text"),
+            ("created", "Demandes créées", "int"),
+            ("closed", "Dont clôturées", "int"),
+            ("mean_hours", "Résolution moyenne (h)", "hours"),
+            ("mean_business_hours", "Résolution moyenne (h ouvrées)", "hours"),
+        ],
+        "rows": [
+            {
+                "type": labels.get(key, key) if key else "Sans type",
+                "created": n,
+                "closed": int(closed or 0),
+                "mean_hours": _hours(mean),
+                "mean_business_hours": _hours(mean_business),
+            }
+            for key, n, closed, mean, mean_business in rows
+        ],
+        "chart": {"kind": "bar", "x": "type", "series": ["created", "closed"]},
+    }
+
+
+def report_reopen_rate(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    counts = session.execute(
+        select(
+            TicketFact.priority,
+            func.count(),
+            func.sum(case((TicketFact.reopen_count > 0, 1), else_=0)),
+            func.sum(TicketFact.reopen_count),
+        )
+        .where(*_where(scope, filters, TicketFact.created_day), TicketFact.first_closed_at.is_not(None))
+        .group_by(TicketFact.priority)
+    ).all()
+    per = {priority: (n, int(reopened or 0), int(reopens or 0)) for priority, n, reopened, reopens in counts}
+
+    def build(key):
+        if key == "__all__":
+            n, reopened, reopens = (sum(values[i] for values in per.values()) for i in range(3))
+        else:
+            n, reopened, reopens = per[key]
+        return {"closed_once": n, "reopened": reopened, "reopens": reopens, "rate": _percent(reopened, n)}
+
+    return {
+        "columns": [
+            ("priority", "Priorité", "text"),
+            ("closed_once", "Demandes clôturées au moins une fois", "int"),
+            ("reopened", "Rouvertes", "int"),
+            ("reopens", "Réouvertures", "int"),
+            ("rate", "Taux de réouverture (%)", "percent"),
+        ],
+        "rows": _by_priority_with_total(session, build, set(per)),
+        "chart": {"kind": "bar", "x": "priority", "series": ["rate"]},
+    }
+
+
+def report_top_customers(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
+    count = func.count().label("count")
+    rows = session.execute(
+        select(
+            TicketFact.customer_id,
+            count,
+            func.sum(case((TicketFact.is_closed.is_(False), 1), else_=0)),
+        )
+        .where(*_where(scope, filters, TicketFact.created_day))
+        .group_by(TicketFact.customer_id)
+        .order_by(count.desc(), TicketFact.customer_id)
+        .limit(TOP_CUSTOMERS)
+    ).all()
+    names = _customer_names(session, [row[0] for row in rows])
+    return {
+        "columns": [
+            ("customer", "Client", "text"),
+            ("created", "Demandes créées", "int"),
+            ("open", "Encore ouvertes", "int"),
+        ],
+        "rows": [
+            {"customer": _customer_label(names, customer_id), "created": n, "open": int(still_open or 0)}
+            for customer_id, n, still_open in rows
+        ],
+        "chart": {"kind": "bar", "x": "customer", "series": ["created"]},
+    }
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    key: str
+    title: str
+    description: str
+    build: Callable[[Session, policy.Scope, Filters], dict[str, Any]]
+
+
+CATALOGUE: tuple[ReportSpec, ...] = (
+    ReportSpec(
+        "summary", "Synthèse", "Demandes créées, clôturées, encore ouvertes sur la période.", report_summary
+    ),
+    ReportSpec(
+        "volume",
+        "Créées et clôturées",
+        "Demandes créées et clôturées par jour, semaine ou mois.",
+        report_volume,
+    ),
+    ReportSpec(
+        "requests_per_user",
+        "Demandes par utilisateur",
+        "Nombre de demandes soumises par chaque demandeur (date de création).",
+        report_requests_per_user,
+    ),
+    ReportSpec(
+        "resolution_per_customer",
+        "Résolution moyenne par client",
+        "Temps moyen entre la création et la clôture, par client (date de clôture).",
+        report_resolution_per_customer,
+    ),
+    ReportSpec(
+        "resolution",
+        "Temps de résolution",
+        "Moyenne, médiane et 90e centile, en heures et en heures ouvrées, par priorité (date de clôture).",
+        report_resolution,
+    ),
+    ReportSpec(
+        "first_response",
+        "Première réponse",
+        "Délai entre la création et la première réponse publique de l'équipe (date de création).",
+        report_first_response,
+    ),
+    ReportSpec(
+        "sla",
+        "Respect des délais",
+        "Demandes résolues dans les délais ou hors délais, par priorité (date de création).",
+        report_sla,
+    ),
+    ReportSpec(
+        "backlog_status",
+        "En cours par statut",
+        "Demandes non clôturées, par statut (créées sur la période).",
+        report_backlog_status,
+    ),
+    ReportSpec(
+        "backlog_agent",
+        "En cours par technicien",
+        "Demandes non clôturées, par technicien assigné (créées sur la période).",
+        report_backlog_agent,
+    ),
+    ReportSpec(
+        "agents",
+        "Par technicien",
+        "Demandes assignées (créées sur la période), clôturées et résolution moyenne (clôturées sur la période).",
+        report_agents,
+    ),
+    ReportSpec("types", "Par type", "Volumes et résolution par type de demande.", report_types),
+    ReportSpec(
+        "reopen_rate",
+        "Taux de réouverture",
+        "Part des demandes clôturées puis rouvertes, par priorité (date de création).",
+        report_reopen_rate,
+    ),
+    ReportSpec(
+        "top_customers",
+        "Clients les plus demandeurs",
+        f"Les {TOP_CUSTOMERS} clients ayant créé le plus de demandes sur la période.",
+        report_top_customers,
+    ),
+)
+REPORTS = {spec.key: spec for spec in CATALOGUE}
+
+
+def list_reports(session: Session, *, actor: dict[str, Any]) -> list[dict[str, str]]:
+    """The reports ``actor`` may open (PermissionDenied if none)."""
+    scope = policy.scope_for(session, actor)
+    return [
+        {"key": spec.key, "title": spec.title, "description": spec.description}
+        for spec in CATALOGUE
+        if scope.allows(spec.key)
+    ]
+
+
+def get_report(
+    session: Session, *, actor: dict[str, Any], report: str, filters: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One report for ``actor``, with the visibility rules applied."""
+    spec = REPORTS.get(report)
+    if spec is None:
+        raise NotFound("Rapport introuvable.")
+    scope = policy.scope_for(session, actor)
+    if not scope.allows(report):
+        raise PermissionDenied(policy.NO_REPORTS_MESSAGE)
+    parsed = parse_filters(filters)
+    if scope.role in policy.CLIENT_ROLES and parsed.agent_id:
+        raise PermissionDenied("Le filtre par technicien n'est pas disponible pour votre compte.")
+    built = spec.build(session, scope, parsed)
+    return {
+        "key": spec.key,
+        "title": spec.title,
+        "description": spec.description,
+        "filters": parsed.to_dict(),
+        "columns": [{"key": key, "label": label, "kind": kind} for key, label, kind in built["columns"]],
+        "rows": built["rows"],
+        "chart": built["chart"],
+    }
+
+
+def filter_options(session: Session, *, actor: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """The values offered in the filters: customers in the actor's scope, types, priorities, agents."""
+    scope = policy.scope_for(session, actor)
+    customers = select(Customer.id, Customer.name).order_by(Customer.name).limit(MAX_ROWS)
+    if scope.role == "sales":
+        customers = customers.where(Customer.sales_rep_id == actor["id"])
+    elif scope.role in policy.CLIENT_ROLES:
+        customers = customers.where(Customer.id.in_(policy.client_summary_customers(session, actor)))
+    agents = []
+    if scope.role not in policy.CLIENT_ROLES:
+        agents = [
+            {"value": user_id, "label": name or user_id}
+            for user_id, name in session.execute(
+                select(User.id, User.name).where(User.role.in_(("admin", "agent"))).order_by(User.name)
+            )
+        ]
+    dimensions: dict[str, list[dict[str, str]]] = {"type": [], "priority": []}
+    for row in session.scalars(select(DimensionValue).order_by(DimensionValue.value)):
+        dimensions.setdefault(row.dimension, []).append({"value": row.value, "label": row.label or row.value})
+    dimensions["priority"].sort(key=lambda item: _priority_sort_key(item["value"]))
+    return {
+        "customers": [{"value": cid, "label": name} for cid, name in session.execute(customers)],
+        "types": dimensions["type"],
+        "priorities": dimensions["priority"],
+        "agents": agents,
+        "granularities": [
+            {"value": "day", "label": "Jour"},
+            {"value": "week", "label": "Semaine"},
+            {"value": "month", "label": "Mois"},
+        ],
+    }

@@ -1,0 +1,251 @@
+"""Every report on the known data set (conftest.known_set), against figures computed by hand."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from comptoir_reports import projection, reports
+from comptoir_reports.models import TicketFact
+
+
+@pytest.fixture
+def projected(session, directory_loaded):
+    """The known set fed in a shuffled order, with every event delivered twice: figures must not care."""
+    events = list(directory_loaded.events)
+    random.Random(7).shuffle(events)
+    for event in events + events[:10]:
+        projection.apply_event(session, event)
+    return directory_loaded
+
+
+def report(session, ks, key, **filters):
+    actor = {"id": ks.admin["id"], "role": "admin", "name": ks.admin["name"]}
+    return reports.get_report(session, actor=actor, report=key, filters={**ks.period, **filters})
+
+
+def rows_by(result, key):
+    return {row[key]: row for row in result["rows"]}
+
+
+def test_summary(session, projected):
+    (row,) = report(session, projected, "summary")["rows"]
+    assert row == {
+        "created": 5,
+        "closed": 3,
+        "open": 2,
+        "reopened": 1,
+        "mean_resolution_hours": 31.83,  # (2 + 65.5 + 28) / 3
+        "mean_resolution_business_hours": 6.17,  # (2 + 3 + 13.5) / 3
+    }
+
+
+def test_requests_per_user(session, projected):
+    rows = rows_by(report(session, projected, "requests_per_user"), "requester")
+    assert rows["Claire Alpha"]["requests"] == 2
+    assert rows["Claire Alpha"]["customer"] == "Alpha SARL"
+    assert rows["Charles Beta"]["requests"] == 2
+    # A sender without an account is grouped by address; the ticket moved to Beta counts for Beta.
+    assert rows["Inconnu@Exemple.test"]["requests"] == 1
+    assert rows["Inconnu@Exemple.test"]["customer"] == "Beta SAS"
+
+
+def test_mean_resolution_per_customer(session, projected):
+    rows = rows_by(report(session, projected, "resolution_per_customer"), "customer")
+    assert rows["Alpha SARL"] == {
+        "customer": "Alpha SARL",
+        "closed": 2,
+        "mean_hours": 15.0,
+        "mean_business_hours": 7.75,
+    }
+    assert rows["Beta SAS"] == {
+        "customer": "Beta SAS",
+        "closed": 1,
+        "mean_hours": 65.5,
+        "mean_business_hours": 3.0,
+    }
+
+
+def test_resolution_median_and_p90(session, projected):
+    rows = rows_by(report(session, projected, "resolution"), "priority")
+    assert [row["priority"] for row in report(session, projected, "resolution")["rows"]] == [
+        "urgent",
+        "high",
+        "normal",
+        "Toutes",
+    ]
+    total = rows["Toutes"]
+    assert total["count"] == 3
+    assert total["median_hours"] == 28.0
+    assert total["p90_hours"] == 58.0  # 28 + (65.5 - 28) × 0.8
+    assert total["median_business_hours"] == 3.0
+    assert total["p90_business_hours"] == 11.4  # 3 + (13.5 - 3) × 0.8
+    # Closed across the weekend: 65.5 h on the clock, 3 business hours.
+    assert rows["normal"]["mean_hours"] == 65.5 and rows["normal"]["mean_business_hours"] == 3.0
+
+
+def test_first_response_ignores_internal_notes_and_client_messages(session, projected):
+    rows = rows_by(report(session, projected, "first_response"), "priority")
+    assert rows["urgent"]["median_hours"] == 0.5  # T1: the internal note at 09:15 does not count
+    assert rows["urgent"]["unanswered"] == 1  # T5
+    assert rows["normal"]["mean_hours"] == 64.0 and rows["normal"]["mean_business_hours"] == 1.5
+    assert rows["normal"]["unanswered"] == 1  # T4 got only an internal note
+    assert rows["Toutes"]["count"] == 3 and rows["Toutes"]["unanswered"] == 2
+    assert rows["Toutes"]["median_business_hours"] == 1.0
+
+
+def test_deadline_compliance_per_priority(session, projected):
+    rows = rows_by(report(session, projected, "sla"), "priority")
+    assert rows["urgent"] == {"priority": "urgent", "met": 1, "breached": 1, "compliance": 50.0}
+    assert rows["high"] == {"priority": "high", "met": 0, "breached": 1, "compliance": 0.0}
+    assert rows["normal"] == {"priority": "normal", "met": 1, "breached": 0, "compliance": 100.0}
+    assert rows["Toutes"]["compliance"] == 50.0
+
+
+def test_created_and_closed_per_day_and_week(session, projected):
+    daily = rows_by(report(session, projected, "volume"), "period")
+    assert len(daily) == 8
+    assert [daily[f"2026-11-{day}"]["created"] for day in range(23, 31)] == [1, 1, 1, 1, 1, 0, 0, 0]
+    assert [daily[f"2026-11-{day}"]["closed"] for day in range(23, 31)] == [1, 0, 1, 0, 0, 0, 0, 1]
+    weekly = report(session, projected, "volume", granularity="week")["rows"]
+    assert weekly == [
+        {"period": "2026-S48", "created": 5, "closed": 2},
+        {"period": "2026-S49", "created": 0, "closed": 1},
+    ]
+    monthly = report(session, projected, "volume", granularity="month")["rows"]
+    assert monthly == [{"period": "2026-11", "created": 5, "closed": 3}]
+
+
+def test_backlog_by_status_and_by_agent(session, projected):
+    assert rows_by(report(session, projected, "backlog_status"), "status") == {
+        "En cours": {"status": "En cours", "open": 1},
+        "En attente client": {"status": "En attente client", "open": 1},
+    }
+    assert rows_by(report(session, projected, "backlog_agent"), "agent") == {
+        "Gisèle Technicienne": {"agent": "Gisèle Technicienne", "open": 1},
+        "Non assigné": {"agent": "Non assigné", "open": 1},
+    }
+
+
+def test_per_agent(session, projected):
+    rows = rows_by(report(session, projected, "agents"), "agent")
+    assert rows["Gaston Technicien"] == {
+        "agent": "Gaston Technicien",
+        "assigned": 2,
+        "closed": 2,
+        "mean_hours": 15.0,
+        "mean_business_hours": 7.75,
+    }
+    assert rows["Gisèle Technicienne"]["assigned"] == 2
+    assert rows["Gisèle Technicienne"]["closed"] == 1
+    assert rows["Gisèle Technicienne"]["mean_hours"] == 65.5
+
+
+def test_per_type(session, projected):
+    rows = rows_by(report(session, projected, "types"), "type")
+    assert rows["incident"] == {
+        "type": "incident",
+        "created": 4,
+        "closed": 2,
+        "mean_hours": 33.75,
+        "mean_business_hours": 2.5,
+    }
+    assert rows["billing"]["created"] == 1 and rows["billing"]["mean_hours"] == 28.0
+
+
+def test_reopen_rate(session, projected):
+    total = rows_by(report(session, projected, "reopen_rate"), "priority")["Toutes"]
+    assert total == {"priority": "Toutes", "closed_once": 3, "reopened": 1, "reopens": 1, "rate": 33.3}
+
+
+def test_top_customers_count_a_moved_ticket_once_for_its_last_customer(session, projected):
+    rows = report(session, projected, "top_customers")["rows"]
+    assert rows == [
+        {"customer": "Beta SAS", "created": 3, "open": 2},
+        {"customer": "Alpha SARL", "created": 2, "open": 0},
+    ]
+
+
+def test_filters_by_customer_type_priority_agent(session, projected):
+    ks = projected
+
+    def created(**filters):
+        return report(session, ks, "summary", **filters)["rows"][0]["created"]
+
+    assert created(customer_id=ks.alpha) == 2
+    assert created(customer_id=ks.beta) == 3
+    assert created(type="billing") == 1
+    assert created(priority="urgent") == 2
+    assert created(agent_id=ks.g1["id"]) == 2
+    assert created(agent_id=ks.g2["id"], priority="normal") == 2
+    assert created(start="2026-11-24", end="2026-11-25") == 2
+
+
+def test_period_defaults_to_the_last_ninety_days():
+    from datetime import date
+
+    filters = reports.parse_filters({}, today=date(2026, 11, 28))
+    assert (filters.start, filters.end) == (date(2026, 8, 31), date(2026, 11, 28))
+
+
+@pytest.mark.parametrize(
+    "filters, message",
+    [
+        ({"start": "28/11/2026"}, "Date invalide"),
+        ({"start": "2026-11-30", "end": "2026-11-01"}, "précéder"),
+        ({"granularity": "year"}, "Granularité"),
+        ({"colour": "red"}, "Filtre inconnu"),
+    ],
+)
+def test_bad_filters_are_refused_in_french(filters, message):
+    from comptoir_common.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=message):
+        reports.parse_filters(filters)
+
+
+def test_unknown_report_is_not_found(session, projected):
+    from comptoir_common.errors import NotFound
+
+    with pytest.raises(NotFound):
+        report(session, projected, "weather")
+
+
+def test_ticket_fact_of_the_ticket_closed_across_the_weekend(session, projected):
+    fact = session.get(TicketFact, projected.stories[1].id)
+    assert fact.resolution_seconds == 65.5 * 3600
+    assert fact.resolution_business_seconds == 3 * 3600
+    assert fact.sla_status == "met" and fact.reopen_count == 0
+
+
+def test_first_shape_of_ticket_created_is_projected(session):
+    """The first ticket.created (v1) carried the ticket at the top of ``data``, not under ``data.ticket``."""
+    from datetime import UTC, datetime
+
+    from comptoir_common.events import Event
+
+    data = {
+        "id": "11111111-2222-4333-8444-555555555555",
+        "number": 7,
+        "title": "Ligne coupée",
+        "status": "new",
+        "status_label": "Non traité",
+        "customer_id": None,
+        "requester": {"id": None, "email": "a@b.test", "name": None},
+        "source": "web",
+        "created_at": "2026-11-28T07:00:00+00:00",
+        "updated_at": "2026-11-28T07:00:00+00:00",
+        "future_field": {"ignored": True},
+        "message": {
+            "id": "m1",
+            "author": {"id": None, "name": None},
+            "body": "x" * 10_000,
+            "internal": False,
+        },
+    }
+    projection.apply_event(
+        session,
+        Event(type="ticket.created", data=data, actor={"kind": "system"}, occurred_at=datetime.now(UTC)),
+    )
+    fact = session.get(TicketFact, data["id"])
+    assert fact.number == 7 and fact.status_category == "new" and fact.requester_key == "email:a@b.test"
