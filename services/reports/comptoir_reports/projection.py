@@ -28,6 +28,18 @@ PARIS = ZoneInfo("Europe/Paris")
 STAFF_ROLES = frozenset({"admin", "agent", "sales"})
 # Status keys of the four default statuses, for snapshots that do not say their category.
 DEFAULT_CATEGORIES = {"new": "new", "open": "open", "pending": "pending", "closed": "closed"}
+# French labels of the default configuration (tickets' configuration.py), used when events carry only keys.
+DEFAULT_LABELS = {
+    "status": {"new": "Non traité", "open": "En cours", "pending": "En attente client", "closed": "Clôturé"},
+    "type": {
+        "incident": "Incident",
+        "information": "Demande d'information",
+        "change": "Demande de modification",
+        "termination": "Demande de résiliation",
+        "billing": "Facturation",
+    },
+    "priority": {"urgent": "Urgente", "high": "Haute", "normal": "Normale", "low": "Basse"},
+}
 SNAPSHOT_FIELDS = (
     "id",
     "number",
@@ -42,7 +54,10 @@ SNAPSHOT_FIELDS = (
     "assignees",
     "source",
     "created_at",
+    "closed_at",
     "resolution_due_at",
+    "type_label",
+    "priority_label",
 )
 
 
@@ -152,15 +167,18 @@ def apply_events(
     return len(touched)
 
 
-def _value_and_label(value: Any) -> tuple[str | None, str | None]:
-    """A type or priority given as a key, or as ``{key|id, label|name}``."""
+def _value_and_label(value: Any, dimension: str, label: Any = None) -> tuple[str | None, str | None]:
+    """A type or priority given as a key (with its label beside it, or a default one), or as ``{key, label}``."""
     if value is None or value == "":
         return None, None
     if isinstance(value, dict):
         key = value.get("key") or value.get("id") or value.get("name")
-        label = value.get("label") or value.get("name") or key
-        return (str(key) if key is not None else None), (str(label) if label is not None else None)
-    return str(value), str(value)
+        label = value.get("label") or value.get("name") or label
+        if key is None:
+            return None, None
+        value = key
+    key = str(value)
+    return key, str(label or DEFAULT_LABELS[dimension].get(key) or key)
 
 
 def _assignees(value: Any) -> list[tuple[str, str | None]]:
@@ -207,6 +225,7 @@ def fold(rows: list[TicketEvent], calendar: BusinessCalendar = DEFAULT_CALENDAR)
     first_closed_at = closed_at = first_response_at = None
     reopen_count = 0
     breached = False
+    status_labels: dict[str, str] = {}
     for row in rows:
         data = row.data
         snapshot = data.get("ticket")
@@ -218,10 +237,15 @@ def fold(rows: list[TicketEvent], calendar: BusinessCalendar = DEFAULT_CALENDAR)
             created_at = parse_time((snapshot or {}).get("created_at")) or row.occurred_at
             if (data.get("message") or {}).get("id"):
                 created_message_ids.add(data["message"]["id"])
+        for side in ("old", "new"):
+            change = data.get(side)
+            if isinstance(change, dict) and change.get("status") and change.get("label"):
+                status_labels[str(change["status"])] = str(change["label"])
         after = _category_after(row)
         if after is not None:
             if after == "closed" and category != "closed":
-                closed_at = row.occurred_at
+                # An imported ticket says when it was really closed; a live one closes when the event occurs.
+                closed_at = parse_time((snapshot or {}).get("closed_at")) or row.occurred_at
                 first_closed_at = first_closed_at or closed_at
             elif category == "closed" and after != "closed":
                 reopen_count += 1
@@ -254,9 +278,17 @@ def fold(rows: list[TicketEvent], calendar: BusinessCalendar = DEFAULT_CALENDAR)
     requester = latest.get("requester") if isinstance(latest.get("requester"), dict) else {}
     requester_id = requester.get("id")
     requester_email = requester.get("email")
-    type_key, type_label = _value_and_label(latest.get("type"))
-    priority_key, priority_label = _value_and_label(latest.get("priority"))
+    type_key, type_label = _value_and_label(latest.get("type"), "type", latest.get("type_label"))
+    priority_key, priority_label = _value_and_label(
+        latest.get("priority"), "priority", latest.get("priority_label")
+    )
     status = latest.get("status")
+    status_label = (
+        status_labels.get(status)
+        or latest.get("status_label")
+        or DEFAULT_LABELS["status"].get(status)
+        or status
+    )
 
     def wall(end: datetime | None) -> float | None:
         return None if end is None else max(0.0, (end - created_at).total_seconds())
@@ -277,7 +309,7 @@ def fold(rows: list[TicketEvent], calendar: BusinessCalendar = DEFAULT_CALENDAR)
         "priority": priority_key,
         "priority_label": priority_label,
         "status": status,
-        "status_label": latest.get("status_label") or status,
+        "status_label": status_label,
         "status_category": category,
         "is_closed": is_closed,
         "source": latest.get("source"),

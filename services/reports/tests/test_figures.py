@@ -69,9 +69,9 @@ def test_mean_resolution_per_customer(session, projected):
 def test_resolution_median_and_p90(session, projected):
     rows = rows_by(report(session, projected, "resolution"), "priority")
     assert [row["priority"] for row in report(session, projected, "resolution")["rows"]] == [
-        "urgent",
-        "high",
-        "normal",
+        "Urgente",
+        "Haute",
+        "Normale",
         "Toutes",
     ]
     total = rows["Toutes"]
@@ -81,24 +81,24 @@ def test_resolution_median_and_p90(session, projected):
     assert total["median_business_hours"] == 3.0
     assert total["p90_business_hours"] == 11.4  # 3 + (13.5 - 3) × 0.8
     # Closed across the weekend: 65.5 h on the clock, 3 business hours.
-    assert rows["normal"]["mean_hours"] == 65.5 and rows["normal"]["mean_business_hours"] == 3.0
+    assert rows["Normale"]["mean_hours"] == 65.5 and rows["Normale"]["mean_business_hours"] == 3.0
 
 
 def test_first_response_ignores_internal_notes_and_client_messages(session, projected):
     rows = rows_by(report(session, projected, "first_response"), "priority")
-    assert rows["urgent"]["median_hours"] == 0.5  # T1: the internal note at 09:15 does not count
-    assert rows["urgent"]["unanswered"] == 1  # T5
-    assert rows["normal"]["mean_hours"] == 64.0 and rows["normal"]["mean_business_hours"] == 1.5
-    assert rows["normal"]["unanswered"] == 1  # T4 got only an internal note
+    assert rows["Urgente"]["median_hours"] == 0.5  # T1: the internal note at 09:15 does not count
+    assert rows["Urgente"]["unanswered"] == 1  # T5
+    assert rows["Normale"]["mean_hours"] == 64.0 and rows["Normale"]["mean_business_hours"] == 1.5
+    assert rows["Normale"]["unanswered"] == 1  # T4 got only an internal note
     assert rows["Toutes"]["count"] == 3 and rows["Toutes"]["unanswered"] == 2
     assert rows["Toutes"]["median_business_hours"] == 1.0
 
 
 def test_deadline_compliance_per_priority(session, projected):
     rows = rows_by(report(session, projected, "sla"), "priority")
-    assert rows["urgent"] == {"priority": "urgent", "met": 1, "breached": 1, "compliance": 50.0}
-    assert rows["high"] == {"priority": "high", "met": 0, "breached": 1, "compliance": 0.0}
-    assert rows["normal"] == {"priority": "normal", "met": 1, "breached": 0, "compliance": 100.0}
+    assert rows["Urgente"] == {"priority": "Urgente", "met": 1, "breached": 1, "compliance": 50.0}
+    assert rows["Haute"] == {"priority": "Haute", "met": 0, "breached": 1, "compliance": 0.0}
+    assert rows["Normale"] == {"priority": "Normale", "met": 1, "breached": 0, "compliance": 100.0}
     assert rows["Toutes"]["compliance"] == 50.0
 
 
@@ -143,14 +143,14 @@ def test_per_agent(session, projected):
 
 def test_per_type(session, projected):
     rows = rows_by(report(session, projected, "types"), "type")
-    assert rows["incident"] == {
-        "type": "incident",
+    assert rows["Incident"] == {
+        "type": "Incident",
         "created": 4,
         "closed": 2,
         "mean_hours": 33.75,
         "mean_business_hours": 2.5,
     }
-    assert rows["billing"]["created"] == 1 and rows["billing"]["mean_hours"] == 28.0
+    assert rows["Facturation"]["created"] == 1 and rows["Facturation"]["mean_hours"] == 28.0
 
 
 def test_reopen_rate(session, projected):
