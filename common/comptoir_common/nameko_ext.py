@@ -45,6 +45,8 @@ DEAD_LETTER_EXCHANGE = "comptoir.dead-letter"
 # After this many deliveries a failing event goes to the dead-letter queue instead of looping for ever.
 EVENT_DELIVERY_LIMIT = 5
 RELAY_POLL_SECONDS = 1.0
+# After a wake-up the relay waits this long so that commits landing together are published as one batch.
+RELAY_COALESCE_SECONDS = 0.01
 
 
 class WorkerDatabase:
@@ -163,8 +165,7 @@ class Database(DependencyProvider):
                 continue
             if published == 0:
                 self._wake.wait(RELAY_POLL_SECONDS)
-            if published and not self._running:
-                break
+                eventlet.sleep(RELAY_COALESCE_SECONDS)
         log.info("outbox relay stopped")
 
     def get_dependency(self, worker_ctx) -> WorkerDatabase:

@@ -87,14 +87,24 @@ def add_event(session: Session, outbox_model: type, event: Event) -> Event:
 def claim_event(session: Session, inbox_model: type, consumer: str, event_id: str) -> bool:
     """Record that ``consumer`` processes ``event_id`` now; False if it already has.
 
-    Call it in the same transaction as the effect. Two concurrent deliveries of the same event both try the insert;
-    the loser's transaction fails on the primary key and, redelivered, finds the row and returns False.
+    Call it in the same transaction as the effect. One ``INSERT ... ON CONFLICT DO NOTHING``: a concurrent delivery
+    of the same event waits for the first transaction and, once it commits, finds the row and gets False.
     """
-    if session.get(inbox_model, (consumer, event_id)) is not None:
-        return False
-    session.add(inbox_model(consumer=consumer, event_id=event_id, processed_at=utcnow()))
-    session.flush()
-    return True
+    insert = _insert_for(session)
+    statement = (
+        insert(inbox_model)
+        .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    )
+    return session.execute(statement).rowcount == 1
+
+
+def _insert_for(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 Publish = Callable[[dict], None]

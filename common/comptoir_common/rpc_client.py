@@ -66,7 +66,7 @@ class RpcClient:
         self._connection = await aio_pika.connect_robust(
             self.amqp_uri, client_properties={"connection_name": self.name}
         )
-        self._channel = await self._connection.channel(publisher_confirms=True)
+        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await self._channel.declare_exchange(
             RPC_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )

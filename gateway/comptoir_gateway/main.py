@@ -59,7 +59,7 @@ ERROR_TITLES = {
 }
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
     settings = settings or GatewaySettings()
 
     @asynccontextmanager
@@ -109,19 +109,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        route_path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, route_path, str(response.status_code)).inc()
-        HTTP_DURATION.labels(request.method, route_path).observe(time.perf_counter() - started)
-        for name, value in SECURITY_HEADERS.items():
-            if route_path not in ("/docs",):
-                response.headers.setdefault(name, value)
-        return response
-
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(f"/login?next={quote(exc.next_path)}", status_code=303)
@@ -144,7 +131,44 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ]
         return JSONResponse({"detail": "Données invalides.", "errors": problems}, status_code=422)
 
-    return app
+    return ObservedApp(app)
+
+
+class ObservedApp:
+    """Counts and times requests per route and adds the security headers, as plain ASGI.
+
+    Starlette's ``BaseHTTPMiddleware`` would cost a task and a stream copy per request on the hot path.
+    """
+
+    def __init__(self, app: FastAPI):
+        self.app = app
+        self.state = app.state
+        self._headers = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                if scope["path"] != "/docs":
+                    present = {name for name, _ in message.get("headers", [])}
+                    message["headers"] = list(message.get("headers", [])) + [
+                        header for header in self._headers if header[0] not in present
+                    ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            route_path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], route_path, str(status["code"])).inc()
+            HTTP_DURATION.labels(scope["method"], route_path).observe(time.perf_counter() - started)
 
 
 def main() -> None:

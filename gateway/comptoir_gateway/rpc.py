@@ -42,7 +42,7 @@ class Services:
             ) from exc
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 

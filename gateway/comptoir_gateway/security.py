@@ -73,7 +73,8 @@ def optional_actor(request: Request) -> dict[str, Any] | None:
     return actor_from_claims(claims) if claims else None
 
 
-def current_actor(request: Request) -> dict[str, Any]:
+async def current_actor(request: Request) -> dict[str, Any]:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool, which costs more than the check.
     actor = optional_actor(request)
     if actor is None:
         raise HTTPException(401, "Authentification requise.", headers={"WWW-Authenticate": "Bearer"})

@@ -144,3 +144,45 @@ def smtp_server() -> Iterator[SmtpServer]:
 
 def pytest_sessionfinish(session, exitstatus):
     infra.stop_containers()
+
+
+class WorkerDatabaseDouble:
+    """Stands in for ``self.db`` when a service class is built with nameko's ``worker_factory``.
+
+    It wraps a real (rolled-back) session, so the entrypoint decorators' commits become savepoints.
+    """
+
+    def __init__(self, session: Session, outbox_model=None, inbox_model=None):
+        self.session = session
+        self.outbox_model = outbox_model
+        self.inbox_model = inbox_model
+        self.commits = 0
+
+    def commit(self) -> None:
+        self.session.info.pop("outbox_dirty", None)
+        self.session.commit()
+        self.commits += 1
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+def service_session_fixtures(service_name: str):
+    """``engine, session = service_session_fixtures("tickets")`` in a service's tests/conftest.py.
+
+    ``engine`` is this run's migrated database of the service; ``session`` a rolled-back session on it per test.
+    """
+    from comptoir_common.db import make_engine
+
+    @pytest.fixture(scope="session", name="engine")
+    def engine_fixture(migrated_database):
+        engine = make_engine(migrated_database(service_name))
+        yield engine
+        engine.dispose()
+
+    @pytest.fixture(name="session")
+    def session_fixture(engine):
+        with rolled_back_session(engine) as session:
+            yield session
+
+    return engine_fixture, session_fixture

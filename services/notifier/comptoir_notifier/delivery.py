@@ -73,28 +73,73 @@ def build_message(mail: OutgoingMail, from_address: str) -> EmailMessage:
     return message
 
 
-def send_message(config: SmtpConfig, message: EmailMessage) -> None:
-    """Hand one message to the SMTP server; raise :class:`PermanentFailure` on a 5xx answer."""
-    smtp_class = smtplib.SMTP_SSL if config.implicit_tls else smtplib.SMTP
-    kwargs = {"context": ssl.create_default_context()} if config.implicit_tls else {}
-    try:
-        with smtp_class(config.host, config.port, timeout=config.timeout, **kwargs) as client:
-            if config.starttls:
-                client.starttls(context=ssl.create_default_context())
-            if config.username:
-                client.login(config.username, config.password or "")
-            refused = client.send_message(message)
-            if refused:
-                raise PermanentFailure(f"recipients refused: {refused}")
-    except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _ in exc.recipients.values()]
-        if all(code >= 500 for code in codes):
-            raise PermanentFailure(str(exc.recipients)) from exc
-        raise
-    except smtplib.SMTPResponseException as exc:
-        if exc.smtp_code >= 500:
-            raise PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
-        raise
+class SmtpSender:
+    """Sends messages over one SMTP connection, opened on first use and reopened after an error.
+
+    Use it as a context manager for a batch: a connection per mail would cost a TCP and TLS handshake each.
+    """
+
+    def __init__(self, config: SmtpConfig):
+        self.config = config
+        self._client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpSender:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        if config.implicit_tls:
+            client = smtplib.SMTP_SSL(
+                config.host, config.port, timeout=config.timeout, context=ssl.create_default_context()
+            )
+        else:
+            client = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+        if config.starttls:
+            client.starttls(context=ssl.create_default_context())
+        if config.username:
+            client.login(config.username, config.password or "")
+        return client
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand one message to the server; raise :class:`PermanentFailure` on a 5xx answer."""
+        if self._client is None:
+            self._client = self._connect()
+        try:
+            refused = self._client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            self._reset()
+            codes = [code for code, _ in exc.recipients.values()]
+            if all(code >= 500 for code in codes):
+                raise PermanentFailure(str(exc.recipients)) from exc
+            raise
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            if exc.smtp_code >= 500:
+                raise PermanentFailure(f"{exc.smtp_code} {exc.smtp_error!r}") from exc
+            raise
+        except (OSError, smtplib.SMTPException):
+            self.close()
+            raise
+        if refused:
+            raise PermanentFailure(f"recipients refused: {refused}")
+
+    def _reset(self) -> None:
+        """After a refused message, start the next one on a clean transaction (or a new connection)."""
+        try:
+            self._client.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
 
 
 def claim_next_due(session: Session) -> OutgoingMail | None:
@@ -108,11 +153,11 @@ def claim_next_due(session: Session) -> OutgoingMail | None:
     )
 
 
-def deliver(mail: OutgoingMail, config: SmtpConfig, from_address: str, max_attempts: int) -> None:
+def deliver(mail: OutgoingMail, sender: SmtpSender, from_address: str, max_attempts: int) -> None:
     """Try to send ``mail`` and record the outcome on it (the caller commits)."""
     mail.attempts += 1
     try:
-        send_message(config, build_message(mail, from_address))
+        sender.send(build_message(mail, from_address))
     except PermanentFailure as exc:
         MAIL_FAILURES.labels("permanent").inc()
         mail.status = "failed"

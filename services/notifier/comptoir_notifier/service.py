@@ -36,10 +36,11 @@ class NotifierService:
     def deliver_due_mail(self) -> None:
         config = self.config
         smtp = delivery.SmtpConfig.from_url(config["SMTP_URL"], timeout=float(config["SMTP_TIMEOUT"]))
-        for _ in range(DELIVERY_BATCH):
-            mail = delivery.claim_next_due(self.db.session)
-            if mail is None:
-                break
-            delivery.deliver(mail, smtp, config["FROM_ADDRESS"], int(config["MAX_ATTEMPTS"]))
-            self.db.commit()
+        with delivery.SmtpSender(smtp) as sender:
+            for _ in range(DELIVERY_BATCH):
+                mail = delivery.claim_next_due(self.db.session)
+                if mail is None:
+                    break
+                delivery.deliver(mail, sender, config["FROM_ADDRESS"], int(config["MAX_ATTEMPTS"]))
+                self.db.commit()
         self.db.commit()

@@ -1,0 +1,43 @@
+"""Start the real system (PostgreSQL databases, a vhost, every process) for a benchmark, and clean up after."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from comptoir_common.migrations import upgrade
+from comptoir_dev.registry import SERVICES
+from comptoir_testing import infra
+from comptoir_testing.fixtures import SmtpServer
+from comptoir_testing.system import SystemUnderTest
+
+
+@contextlib.contextmanager
+def running_system(label: str) -> Iterator[SystemUnderTest]:
+    server_url = infra.postgres_server_url()
+    amqp_server, local = infra.amqp_server_uri()
+    amqp_uri, vhost = infra.create_vhost(amqp_server, local)
+    run = uuid.uuid4().hex[:6]
+    databases = {info.name: f"bench_{run}_{label}_{info.name}" for info in SERVICES}
+    urls = {}
+    smtp = SmtpServer()
+    smtp.controller.start()
+    system = None
+    try:
+        for info in SERVICES:
+            urls[info.name] = infra.create_database(server_url, databases[info.name])
+            upgrade(info.migrations_dir, urls[info.name])
+        system = SystemUnderTest(Path(tempfile.mkdtemp(prefix="comptoir-bench-")), amqp_uri, urls, smtp.url)
+        system.smtp = smtp
+        system.start()
+        yield system
+    finally:
+        if system is not None:
+            system.stop()
+        smtp.controller.stop()
+        for name in databases.values():
+            infra.drop_database(server_url, name)
+        infra.delete_vhost(vhost)

@@ -1,0 +1,182 @@
+"""Transactional outbox and idempotent inbox over real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import pika
+import pytest
+from comptoir_common.db import declarative_base_for, make_engine, make_session_factory, session_scope
+from comptoir_common.events import Event, system_actor
+from comptoir_common.outbox import InboxMixin, OutboxMixin, OutboxRelay, add_event, claim_event
+from comptoir_testing.infra import TcpProxy
+from kombu import Exchange
+from nameko.amqp.publish import Publisher
+
+Base = declarative_base_for()
+
+
+class OutboxMessage(OutboxMixin, Base):
+    pass
+
+
+class ProcessedEvent(InboxMixin, Base):
+    pass
+
+
+@pytest.fixture(scope="module")
+def engine(new_database):
+    engine = make_engine(new_database("outbox"))
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine):
+    factory = make_session_factory(engine)
+    yield factory
+    with session_scope(factory) as session:
+        session.query(OutboxMessage).delete()
+        session.query(ProcessedEvent).delete()
+
+
+@pytest.fixture
+def exchange():
+    return Exchange(f"test-{uuid.uuid4().hex[:8]}.events", type="topic", durable=True)
+
+
+def _publisher(amqp_uri: str, exchange: Exchange):
+    publisher = Publisher(amqp_uri, use_confirms=True, serializer="json", declare=[exchange], retry=False)
+
+    def publish(envelope: dict) -> None:
+        publisher.publish(
+            envelope, exchange=exchange, routing_key=envelope["type"], message_id=envelope["id"]
+        )
+
+    return publish
+
+
+def _bound_queue(amqp_uri: str, exchange: Exchange):
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    channel = connection.channel()
+    channel.exchange_declare(exchange.name, exchange_type="topic", durable=True)
+    queue = channel.queue_declare(queue="", exclusive=True).method.queue
+    channel.queue_bind(queue, exchange.name, routing_key="#")
+    return connection, channel, queue
+
+
+def _drain(channel, queue: str, expected: int, timeout: float = 20.0) -> list[dict]:
+    """Everything in the queue once ``expected`` messages came, waiting a little for any duplicate."""
+    received = []
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method is not None:
+            received.append(json.loads(body))
+            quiet_since = None
+            continue
+        if len(received) >= expected:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 0.5:
+                break
+        time.sleep(0.05)
+    return received
+
+
+def _add_events(session_factory, count: int) -> set[str]:
+    ids = set()
+    with session_scope(session_factory) as session:
+        for index in range(count):
+            event = add_event(
+                session, OutboxMessage, Event(type="thing.happened", data={"n": index}, actor=system_actor())
+            )
+            ids.add(event.id)
+    return ids
+
+
+def test_two_relays_publish_each_event_exactly_once(session_factory, amqp_uri, exchange):
+    ids = _add_events(session_factory, 300)
+    connection, channel, queue = _bound_queue(amqp_uri, exchange)
+    try:
+        relays = [
+            OutboxRelay(session_factory, OutboxMessage, _publisher(amqp_uri, exchange)) for _ in range(2)
+        ]
+
+        def run(relay):
+            while relay.publish_pending(batch_size=25):
+                pass
+
+        threads = [threading.Thread(target=run, args=(relay,)) for relay in relays]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        received = _drain(channel, queue, expected=300)
+    finally:
+        connection.close()
+    assert len(received) == 300
+    assert {envelope["id"] for envelope in received} == ids
+    assert relays[0].pending_count() == 0
+
+
+def test_event_committed_while_broker_is_down_arrives_when_it_returns(session_factory, amqp_uri, exchange):
+    parts = urlsplit(amqp_uri)
+    proxy = TcpProxy(parts.hostname, parts.port or 5672)
+    proxied_uri = urlunsplit((parts.scheme, f"guest:guest@127.0.0.1:{proxy.port}", parts.path, "", ""))
+    relay = OutboxRelay(session_factory, OutboxMessage, _publisher(proxied_uri, exchange))
+    [event_id] = _add_events(session_factory, 1)
+
+    with pytest.raises(Exception, match="Connection refused"):  # nothing listens: the broker is "down"
+        relay.publish_pending()
+    with session_factory() as session:
+        row = session.query(OutboxMessage).one()
+        assert row.published_at is None and row.attempts == 1 and row.last_error
+
+    connection, channel, queue = _bound_queue(amqp_uri, exchange)
+    proxy.start()
+    try:
+        assert relay.publish_pending() == 1
+        received = _drain(channel, queue, expected=1)
+    finally:
+        proxy.stop()
+        connection.close()
+    assert [envelope["id"] for envelope in received] == [event_id]
+
+
+def test_inbox_claims_an_event_once(session_factory):
+    event_id = str(uuid.uuid4())
+    with session_scope(session_factory) as session:
+        assert claim_event(session, ProcessedEvent, "notifier.on_ticket_created", event_id) is True
+    with session_scope(session_factory) as session:
+        assert claim_event(session, ProcessedEvent, "notifier.on_ticket_created", event_id) is False
+        # Another consumer of the same event processes it independently.
+        assert claim_event(session, ProcessedEvent, "reports.on_ticket_created", event_id) is True
+
+
+def test_concurrent_deliveries_of_one_event_apply_once(session_factory):
+    event_id = str(uuid.uuid4())
+    first, second = session_factory(), session_factory()
+    try:
+        assert claim_event(first, ProcessedEvent, "consumer", event_id)
+        outcome = {}
+
+        def claim_concurrently():
+            outcome["claimed"] = claim_event(second, ProcessedEvent, "consumer", event_id)
+
+        # The second insert waits on the first transaction's uncommitted key; once the first commits, it loses.
+        second_claim = threading.Thread(target=claim_concurrently)
+        second_claim.start()
+        time.sleep(0.3)
+        assert "claimed" not in outcome
+        first.commit()
+        second_claim.join(timeout=10)
+        assert outcome == {"claimed": False}
+    finally:
+        first.close()
+        second.close()
