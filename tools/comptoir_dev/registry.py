@@ -50,6 +50,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     _info("tickets", "comptoir_tickets", "Tickets", 9102),
     _info("notifier", "comptoir_notifier", "Notifier", 9103),
     _info("reports", "comptoir_reports", "Reports", 9106),
+    _info("wiki", "comptoir_wiki", "Wiki", 9107),
 )
 
 

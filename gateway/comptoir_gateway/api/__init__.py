@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from comptoir_gateway.api.routes import auth, events, ticket_config, tickets
+from comptoir_gateway.api.routes import auth, events, ticket_config, tickets, wiki
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -10,3 +10,4 @@ api_router.include_router(tickets.router)
 api_router.include_router(tickets.dashboard_router)
 api_router.include_router(ticket_config.router)
 api_router.include_router(events.router)
+api_router.include_router(wiki.router)
