@@ -2,11 +2,13 @@
 
 nameko sends a remote exception as ``{"exc_type", "exc_path", "exc_args", "value"}``; the gateway only needs
 ``exc_type`` to pick the status, and ``exc_args[1]`` (when present) carries structured details such as the fresh
-state of a ticket after a conflicting edit.
+state of a ticket after a conflicting edit. nameko turns every non-string value inside ``exc_args`` into a string
+(``2`` → ``"2"``, ``None`` → ``"None"``), so the details travel as one JSON string, decoded by the RPC client.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -16,7 +18,7 @@ class ComptoirError(Exception):
     status_code = 400
 
     def __init__(self, message: str, details: dict[str, Any] | None = None):
-        super().__init__(message, details or {})
+        super().__init__(message, json.dumps(details or {}, default=str))
         self.message = message
         self.details = details or {}
 

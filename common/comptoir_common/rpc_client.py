@@ -161,6 +161,14 @@ class RpcClient:
 
 def _remote_error(error: dict) -> RemoteError:
     exc_args = error.get("exc_args") or []
-    details = exc_args[1] if len(exc_args) > 1 and isinstance(exc_args[1], dict) else {}
+    details = exc_args[1] if len(exc_args) > 1 else {}
+    if isinstance(details, str):
+        # ComptoirError sends its details as JSON (nameko would stringify every value of a dict).
+        try:
+            details = json.loads(details)
+        except ValueError:
+            details = {}
+    if not isinstance(details, dict):
+        details = {}
     message = exc_args[0] if exc_args and isinstance(exc_args[0], str) else error.get("value", "")
     return RemoteError(error.get("exc_type", "Exception"), message, details)

@@ -218,11 +218,17 @@ def page_view(session: Session, *, actor: dict[str, Any], page: Page) -> dict[st
 # --- writing ----------------------------------------------------------------------------------------------------
 
 
+def _event_data(page: Page) -> dict[str, Any]:
+    data = page_to_dict(page)
+    del data["customer_name"]  # display only; subscribers have the customer directory
+    return data
+
+
 def _add_event(session: Session, actor: dict[str, Any], event_type: str, page: Page, **extra: Any) -> None:
     add_event(
         session,
         OutboxMessage,
-        Event(type=event_type, actor=user_actor(actor), data=page_to_dict(page) | extra),
+        Event(type=event_type, actor=user_actor(actor), data=_event_data(page) | extra),
     )
 
 

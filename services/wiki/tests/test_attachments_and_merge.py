@@ -62,7 +62,9 @@ def test_size_limit_and_rights(session, actors, page, tmp_path):
         _attach(session, actors["agent"], blobs, page, PNG * 100, "gros.png", max_size=100)
     with pytest.raises(NotFound):
         _attach(session, actors["other_sales"], blobs, page, PNG, "x.png")
-    pages.update_page(session, actor=actors["agent"], page_id=page.id, base_revision=1, visible_to_customer=True)
+    pages.update_page(
+        session, actor=actors["agent"], page_id=page.id, base_revision=1, visible_to_customer=True
+    )
     with pytest.raises(PermissionDenied):  # a client reads the page but never changes it
         _attach(session, actors["client_a"], blobs, page, PNG, "x.png")
 
