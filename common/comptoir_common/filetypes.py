@@ -9,8 +9,6 @@ from __future__ import annotations
 import zipfile
 from typing import BinaryIO
 
-# Types shown in the browser as they are (images, PDF); every other accepted type is served as a download.
-INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf"})
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 _OFFICE_BY_ZIP_ENTRY = (

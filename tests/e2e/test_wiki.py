@@ -247,6 +247,7 @@ def test_attachments_are_checked_by_content_and_follow_page_visibility(system, w
         assert fetched.status_code == 200 and fetched.content == PNG
         assert fetched.headers["content-type"] == "image/png"
         assert "sandbox" in fetched.headers["content-security-policy"]
+        assert fetched.headers["x-content-type-options"] == "nosniff"
         assert http.get(attachment["url"], headers=world["headers"]["client_b"]).status_code == 404
         disguised = http.post(
             f"/api/v1/wiki/pages/{page_id}/attachments",

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from functools import cache
 from typing import Any
-from urllib.parse import quote
 
-from comptoir_common.blobs import BlobTooLarge, DirectoryBlobStore
-from comptoir_common.filetypes import INLINE_TYPES
 from fastapi import APIRouter, HTTPException, Query, Request, UploadFile
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
+from comptoir_gateway import uploads
 from comptoir_gateway.rpc import Services, ServicesDep
 from comptoir_gateway.security import CurrentActor
 
@@ -55,57 +49,32 @@ class PreviewIn(BaseModel):
     customer_id: str | None = None
 
 
-@cache
-def blob_store(root: str) -> DirectoryBlobStore:
-    return DirectoryBlobStore(root)
-
-
-async def store_upload(request: Request, upload: UploadFile) -> str:
-    """Stream an upload into the blob store; its key goes to the service (bytes never travel over AMQP)."""
-    store = blob_store(str(request.app.state.settings.blob_root))
-    try:
-        stored = await run_in_threadpool(store.put_stream, upload.file, MAX_UPLOAD_BYTES)
-    except BlobTooLarge as exc:
-        raise HTTPException(
-            413, f"Le fichier dépasse la taille maximale ({MAX_UPLOAD_BYTES // (1024 * 1024)} Mo)."
-        ) from exc
-    return stored.key
-
-
 async def attach_upload(
     request: Request, services: Services, actor: dict, page_id: str, upload: UploadFile
 ) -> dict:
-    blob_key = await store_upload(request, upload)
+    """Stream the upload into the blob store (shared ``uploads``); the wiki service checks its type and rights."""
+    try:
+        (stored,) = await uploads.store_uploads(request, [upload], MAX_UPLOAD_BYTES)
+    except HTTPException as exc:
+        if exc.status_code == 413:
+            raise HTTPException(
+                413, f"Le fichier dépasse la taille maximale ({MAX_UPLOAD_BYTES // (1024 * 1024)} Mo)."
+            ) from exc
+        raise
     return await services.call(
-        "wiki", "add_attachment", actor=actor, page_id=page_id, blob_key=blob_key, filename=upload.filename
+        "wiki",
+        "add_attachment",
+        actor=actor,
+        page_id=page_id,
+        blob_key=stored["blob_key"],
+        filename=upload.filename,
     )
 
 
 async def attachment_response(request: Request, services: Services, actor: dict, attachment_id: str):
-    """The attachment's bytes, if the caller may read its page; images and PDF inline, the rest as a download."""
+    """The attachment's bytes, if the caller may read its page; served with the shared safe headers."""
     attachment = await services.call("wiki", "get_attachment", actor=actor, attachment_id=attachment_id)
-    store = blob_store(str(request.app.state.settings.blob_root))
-    stream = await run_in_threadpool(store.open, attachment["blob_key"])
-
-    def chunks() -> Iterator[bytes]:
-        with stream:
-            while chunk := stream.read(256 * 1024):
-                yield chunk
-
-    disposition = "inline" if attachment["content_type"] in INLINE_TYPES else "attachment"
-    filename = attachment["filename"]
-    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
-    return StreamingResponse(
-        chunks(),
-        media_type=attachment["content_type"],
-        headers={
-            "Content-Length": str(attachment["size"]),
-            "Content-Disposition": f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
-            # Even a file that fooled the type check can never run script in our origin.
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, max-age=3600",
-        },
-    )
+    return uploads.download_response(request, attachment, preview=False)
 
 
 @router.get("/customers")
