@@ -1,0 +1,70 @@
+"""The reports page (``/rapports``): the report list, the filters, a chart, the table under it and the CSV export."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from comptoir_gateway.api.routes.reports import ReportFilters
+from comptoir_gateway.rpc import ServicesDep
+from comptoir_gateway.security import csrf_valid
+from comptoir_gateway.web.charts import chart_for
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+
+router = APIRouter(include_in_schema=False)
+
+
+def _number_fr(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}".replace(",", "\u202f").replace(".", ",")
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", "\u202f")
+    return str(value)
+
+
+@router.get("/rapports")
+async def reports_page(
+    request: Request,
+    services: ServicesDep,
+    filters: Annotated[ReportFilters, Query()],
+    report: str = "summary",
+    rebuilt: int = 0,
+) -> Response:
+    actor = require_actor(request)
+    page = await services.call("reports", "report_page", actor=actor, report=report, filters=filters.to_rpc())
+    current = page["report"]
+    query = {key: value for key, value in current["filters"].items() if value}
+    return render_page(
+        request,
+        "reports.html",
+        {
+            "page": page,
+            "report": current,
+            "chart": chart_for(current),
+            "filters": current["filters"],
+            "query": urlencode(query),
+            "export_query": urlencode({**query, "separator": "semicolon"}),
+            "export_query_comma": urlencode({**query, "separator": "comma"}),
+            "format_cell": _number_fr,
+            "rebuilt": bool(rebuilt),
+        },
+    )
+
+
+@router.post("/rapports/reconstruire")
+async def rebuild(
+    request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        return render_page(
+            request, "error.html", {"title": "Formulaire expiré", "message": CSRF_MESSAGE}, 400
+        )
+    await services.call("reports", "request_rebuild", actor=actor)
+    return RedirectResponse("/rapports?rebuilt=1", status_code=303)
