@@ -7,6 +7,9 @@ Common settings (broker, data directory, logging, mail) read unprefixed names su
 
 from __future__ import annotations
 
+import os
+import secrets
+import time
 from functools import cached_property
 from pathlib import Path
 
@@ -30,10 +33,31 @@ class CommonSettings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", validation_alias=_alias("COMPTOIR_PUBLIC_URL"))
     mail_domain: str = Field("comptoir.local", validation_alias=_alias("COMPTOIR_MAIL_DOMAIN"))
     blob_dir: Path | None = Field(None, validation_alias=_alias("COMPTOIR_BLOB_DIR"))
+    shared_secret_key: str | None = Field(None, validation_alias=_alias("COMPTOIR_SECRET_KEY"))
 
     @property
     def blob_root(self) -> Path:
         return self.blob_dir or (self.data_dir / "blobs")
+
+    def resolved_secret_key(self) -> str:
+        """``COMPTOIR_SECRET_KEY``, or for a local run the random key kept in the data dir (as the gateway does)."""
+        if self.shared_secret_key:
+            return self.shared_secret_key
+        key_file = self.data_dir / "secret_key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: processes starting together agree on one key (the first writer wins).
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            for _ in range(50):
+                key = key_file.read_text().strip()
+                if key:
+                    return key
+                time.sleep(0.05)
+            raise RuntimeError(f"{key_file} is empty") from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        return key_file.read_text().strip()
 
 
 class ServiceSettings(CommonSettings):

@@ -51,6 +51,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     _info("notifier", "comptoir_notifier", "Notifier", 9103),
     _info("reports", "comptoir_reports", "Reports", 9106),
     _info("wiki", "comptoir_wiki", "Wiki", 9107),
+    _info("mail_ingest", "comptoir_mail_ingest", "MailIngest", 9105),
 )
 
 

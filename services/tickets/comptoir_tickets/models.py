@@ -7,7 +7,7 @@ from datetime import datetime
 
 from comptoir_common.db import declarative_base_for, utcnow
 from comptoir_common.outbox import InboxMixin, OutboxMixin
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 Base = declarative_base_for()
@@ -264,3 +264,34 @@ class OutboxMessage(OutboxMixin, Base):
 
 class ProcessedEvent(InboxMixin, Base):
     pass
+
+
+class EmailIntake(Base):
+    """One mail taken in by the tickets service (see :mod:`comptoir_tickets.email_intake`).
+
+    The unique (mailbox, message_key) is what makes intake idempotent: a mail delivered again finds its row and
+    gets the same answer. ``rule`` and ``reason`` say why the mail went to its ticket (shown to staff).
+    """
+
+    __tablename__ = "email_intake"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    mailbox: Mapped[str] = mapped_column(String(100))
+    message_key: Mapped[str] = mapped_column(String(400))
+    rfc_message_id: Mapped[str | None] = mapped_column(String(400), default=None, index=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), index=True)
+    message_id: Mapped[str] = mapped_column(String(36), index=True)
+    created_ticket: Mapped[bool] = mapped_column(default=False)
+    rule: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    sender_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    sender_kind: Mapped[str] = mapped_column(String(20), default="unknown")
+    automatic: Mapped[str | None] = mapped_column(String(30), default=None)
+    body_html: Mapped[str | None] = mapped_column(Text, default=None)
+    attachments: Mapped[list] = mapped_column(JSON, default=list)
+    raw_blob_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    linked_ticket_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    moved_by_name: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    __table_args__ = (UniqueConstraint("mailbox", "message_key", name="uq_email_intake_mailbox_key"),)

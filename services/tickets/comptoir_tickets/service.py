@@ -11,7 +11,7 @@ from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from comptoir_tickets import configuration, listing, policy, readmodels, replay, tickets
+from comptoir_tickets import configuration, email_intake, listing, policy, readmodels, replay, tickets
 from comptoir_tickets.models import OutboxMessage, ProcessedEvent
 
 # Tickets flagged per timer pass; the next pass takes the rest.
@@ -242,3 +242,23 @@ class TicketsService:
     def replay_events(self, after_seq: int = 0, limit: int = 500) -> dict:
         """The event history, page by page, for consumers rebuilding a projection (internal: not in the API)."""
         return replay.replay_events(self.db.session, after_seq=after_seq, limit=limit)
+
+    # --- mail intake (issue 6): called by the mail-ingest service; see comptoir_tickets.email_intake ---------
+
+    @rpc
+    def ingest_email(self, message: dict) -> dict:
+        return email_intake.ingest_email(self.db.session, mail=message)
+
+    @rpc
+    def ingest_emails(self, messages: list) -> list:
+        return email_intake.ingest_emails(self.db.session, mails=messages)
+
+    @rpc
+    def email_messages(self, actor: dict, ticket_id: str) -> list:
+        return email_intake.email_messages(self.db.session, actor=actor, ticket_id=ticket_id)
+
+    @rpc
+    def move_email_message(self, actor: dict, message_id: str, target_ticket_id: str) -> dict:
+        return email_intake.move_email_message(
+            self.db.session, actor=actor, message_id=message_id, target_ticket_id=target_ticket_id
+        )

@@ -1,0 +1,1 @@
+"""The mail-ingest service: mailboxes (IMAP, Maildir) → raw mail stored → parsed → tickets."""

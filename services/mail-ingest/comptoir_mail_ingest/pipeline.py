@@ -1,0 +1,438 @@
+"""The ingestion pipeline: fetch → store raw → (in date order) parse, identify, thread → tickets → ack on the server.
+
+1. Each fetched mail's bytes go to the blob store and a ``raw_mails`` row keyed by (mailbox, Message-ID or hash)
+   is committed before anything else: a mail seen again only bumps ``deliveries``.
+2. Pending rows are processed in (date clamped to arrival, arrival) order, so an original and its reply fetched in
+   the same batch are taken in original first.
+3. Parsed mails go to ``tickets.ingest_emails`` in batches (idempotent on the same key); the outcome is committed on
+   the row, and only then is the mail moved or flagged on the server.
+4. A mail that cannot be parsed, is over a limit or is refused is *quarantined* with its reason; automatic mail that
+   threads nowhere and our own mail coming back are *ignored* with their reason. Neither blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from comptoir_common import mailthread
+from comptoir_common.blobs import BlobStore
+from comptoir_common.db import utcnow
+from comptoir_common.events import Event, system_actor
+from comptoir_common.outbox import add_event
+from prometheus_client import Counter
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from comptoir_mail_ingest import directory, parsing
+from comptoir_mail_ingest.models import MailboxLease, OutboxMessage, RawMail
+from comptoir_mail_ingest.sources import FetchedMail, MailSource
+
+log = logging.getLogger(__name__)
+
+MAILS_FETCHED = Counter(
+    "comptoir_mails_fetched_total", "Mails fetched from mailboxes", ["mailbox", "outcome"]
+)
+MAILS_PROCESSED = Counter("comptoir_mails_processed_total", "Mails processed", ["mailbox", "status"])
+
+LEASE_SECONDS = 120
+FETCH_LIMIT = 500
+
+Ingest = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    mail_domain: str
+    thread_key: bytes
+    max_message_bytes: int = 30 * 1024 * 1024
+    max_attachment_bytes: int = 20 * 1024 * 1024
+    closed_ticket_policy: str = "reopen"
+    batch_size: int = 100
+    support_local_parts: frozenset[str] = frozenset({"support"})
+
+
+@dataclass
+class PassStats:
+    fetched: int = 0
+    duplicates: int = 0
+    done: int = 0
+    ignored: int = 0
+    quarantined: int = 0
+    tickets_created: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        session: Session,
+        commit: Callable[[], None],
+        blobs: BlobStore,
+        config: IngestConfig,
+        ingest: Ingest,
+    ):
+        self.session = session
+        self.commit = commit
+        self.blobs = blobs
+        self.config = config
+        self.ingest = ingest
+
+    # -- leases ---------------------------------------------------------------------------------------------
+
+    def acquire_lease(self, mailbox: str, owner: str) -> bool:
+        """Take (or renew) the right to read ``mailbox`` for a while; False if another instance holds it."""
+        if self.session.get(MailboxLease, mailbox) is None:
+            try:
+                with self.session.begin_nested():
+                    self.session.add(MailboxLease(mailbox=mailbox, owner=None, until=utcnow()))
+            except IntegrityError:
+                pass
+        now = utcnow()
+        taken = self.session.execute(
+            update(MailboxLease)
+            .where(
+                MailboxLease.mailbox == mailbox,
+                (MailboxLease.until < now) | (MailboxLease.owner == owner) | MailboxLease.owner.is_(None),
+            )
+            .values(owner=owner, until=now + timedelta(seconds=LEASE_SECONDS))
+        ).rowcount
+        self.commit()
+        return taken == 1
+
+    def release_lease(self, mailbox: str, owner: str, error: str | None = None) -> None:
+        self.session.execute(
+            update(MailboxLease)
+            .where(MailboxLease.mailbox == mailbox, MailboxLease.owner == owner)
+            .values(owner=None, until=utcnow(), last_poll_at=utcnow(), last_error=error)
+        )
+        self.commit()
+
+    # -- step 1: store ----------------------------------------------------------------------------------------
+
+    def store(self, mailbox: str, fetched: FetchedMail) -> tuple[RawMail, bool]:
+        """The row of this mail, created if new; (row, created). The caller commits."""
+        headers = parsing.quick_headers(fetched.raw)
+        key, rfc_id = parsing.message_key(fetched.raw, headers)
+        row = self.session.scalar(
+            select(RawMail).where(RawMail.mailbox == mailbox, RawMail.message_key == key)
+        )
+        if row is not None:
+            row.deliveries += 1
+            return row, False
+        blob = self.blobs.put_bytes(fetched.raw)
+        date = parsing.mail_date(headers, fetched.arrived_at)
+        row = RawMail(
+            mailbox=mailbox,
+            message_key=key,
+            rfc_message_id=rfc_id,
+            blob_key=blob.key,
+            size=blob.size,
+            subject=parsing.header_text(headers.get("Subject"))[:500] or None,
+            sender=parsing.header_text(headers.get("From"))[:320] or None,
+            arrived_at=fetched.arrived_at,
+            mail_date=date,
+            sort_date=date or fetched.arrived_at,
+            status="pending",
+        )
+        if blob.size > self.config.max_message_bytes:
+            row.status = "quarantined"
+            row.reason = (
+                f"Message trop volumineux : {blob.size / 1048576:.1f} Mo "
+                f"(limite {self.config.max_message_bytes / 1048576:.0f} Mo)"
+            )
+            row.processed_at = utcnow()
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:  # another reader stored it a moment ago
+            row = self.session.scalar(
+                select(RawMail).where(RawMail.mailbox == mailbox, RawMail.message_key == key)
+            )
+            return row, False
+        if row.status == "quarantined":
+            self._quarantined_event(row)
+        return row, True
+
+    # -- the whole pass -------------------------------------------------------------------------------------
+
+    def run(self, mailbox: dict[str, Any], source: MailSource) -> PassStats:
+        """Fetch what the source holds, store it, process every pending mail of the mailbox, ack on the server."""
+        stats = PassStats()
+        name = mailbox["name"]
+        fetched = source.fetch(FETCH_LIMIT)
+        refs: dict[int, list[str]] = {}
+        finished_refs: list[str] = []
+        for item in fetched:
+            row, created = self.store(name, item)
+            stats.fetched += 1
+            if not created:
+                stats.duplicates += 1
+            MAILS_FETCHED.labels(name, "new" if created else "duplicate").inc()
+            if row.status == "pending":
+                refs.setdefault(row.id, []).append(item.ref)
+            else:
+                finished_refs.append(item.ref)
+        self.commit()
+        for ref in finished_refs:
+            source.done(ref)
+        self.process_pending(mailbox, stats, refs, source)
+        return stats
+
+    def process_pending(
+        self,
+        mailbox: dict[str, Any],
+        stats: PassStats,
+        refs: dict[int, list[str]] | None = None,
+        source: MailSource | None = None,
+    ) -> None:
+        name = mailbox["name"]
+        refs = refs or {}
+        while True:
+            rows = self.session.scalars(
+                select(RawMail)
+                .where(RawMail.mailbox == name, RawMail.status == "pending")
+                .order_by(RawMail.sort_date, RawMail.id)
+                .limit(self.config.batch_size)
+            ).all()
+            if not rows:
+                return
+            batch: list[tuple[RawMail, dict[str, Any]]] = []
+            for row in rows:
+                row.attempts += 1
+                try:
+                    prepared = self.prepare(row, mailbox)
+                except parsing.UnparseableMail as exc:
+                    self._finish(row, "quarantined", str(exc), stats)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a bug on one mail must not block the mailbox
+                    log.exception("mail %s could not be prepared", row.id)
+                    self._finish(
+                        row,
+                        "quarantined",
+                        f"Erreur de traitement : {type(exc).__name__}: {exc}"[:1000],
+                        stats,
+                    )
+                    continue
+                if isinstance(prepared, str):
+                    self._finish(row, "ignored", prepared, stats)
+                else:
+                    batch.append((row, prepared))
+            if batch:
+                # Raises when the tickets service is unreachable: the rows stay pending, the pass ends, nothing
+                # is acked on the server, and the next pass tries again.
+                results = self.ingest([mail for _, mail in batch])
+                for (row, _), result in zip(batch, results, strict=True):
+                    self._apply_result(row, result, stats)
+            self.commit()
+            if source is not None:
+                for row in rows:
+                    if row.status != "pending":
+                        for ref in refs.pop(row.id, []):
+                            source.done(ref)
+            if any(row.status == "pending" for row in rows):
+                return
+
+    def _apply_result(self, row: RawMail, result: dict[str, Any], stats: PassStats) -> None:
+        outcome = result.get("outcome")
+        if outcome in ("created", "added", "duplicate"):
+            row.ticket_id = result.get("ticket_id")
+            row.ticket_message_id = result.get("message_id")
+            row.rule = result.get("rule")
+            if outcome == "created":
+                stats.tickets_created += 1
+            self._finish(row, "done", result.get("reason"), stats)
+        elif outcome == "ignored":
+            self._finish(row, "ignored", result.get("reason"), stats)
+        else:
+            self._finish(row, "quarantined", f"Refusé par le service tickets : {result.get('reason')}", stats)
+
+    def _finish(self, row: RawMail, status: str, reason: str | None, stats: PassStats) -> None:
+        row.status = status
+        row.reason = reason
+        row.processed_at = utcnow()
+        setattr(stats, status, getattr(stats, status) + 1)
+        MAILS_PROCESSED.labels(row.mailbox, status).inc()
+        if status == "quarantined":
+            self._quarantined_event(row)
+
+    def _quarantined_event(self, row: RawMail) -> None:
+        add_event(
+            self.session,
+            OutboxMessage,
+            Event(
+                type="mail.quarantined",
+                actor=system_actor("mail_ingest"),
+                data={
+                    "raw_mail_id": row.id,
+                    "mailbox": row.mailbox,
+                    "message_id": row.rfc_message_id,
+                    "sender": row.sender,
+                    "subject": row.subject,
+                    "reason": row.reason,
+                },
+            ),
+        )
+
+    # -- step 2: parse, identify, thread ------------------------------------------------------------------------
+
+    def prepare(self, row: RawMail, mailbox: dict[str, Any]) -> dict[str, Any] | str:
+        """The message for ``tickets.ingest_email``, or the reason (a string) to ignore the mail."""
+        if row.size > self.config.max_message_bytes:
+            raise parsing.UnparseableMail(
+                f"Message trop volumineux : {row.size / 1048576:.1f} Mo "
+                f"(limite {self.config.max_message_bytes / 1048576:.0f} Mo)"
+            )
+        with self.blobs.open(row.blob_key) as handle:
+            raw = handle.read()
+        parsed = parsing.parse(raw, arrived_at=row.arrived_at, mail_domain=self.config.mail_domain)
+        if parsed.own_mail:
+            return parsed.own_mail
+        key, domain = self.config.thread_key, self.config.mail_domain
+        candidates: list[dict[str, str]] = []
+        for ref in parsed.references:
+            ticket_id = mailthread.ticket_from_message_id(key, ref, domain)
+            if ticket_id:
+                candidates.append({"rule": "message_id", "ticket_id": ticket_id, "detail": f"<{ref}>"})
+        for token in mailthread.tokens_in_addresses(parsed.recipients, set(self.config.support_local_parts)):
+            ticket_id = mailthread.verify_token(key, token)
+            if ticket_id:
+                candidates.append({"rule": "plus_address", "ticket_id": ticket_id, "detail": "support+…"})
+        for token in mailthread.tokens_in_body(parsed.text):
+            ticket_id = mailthread.verify_token(key, token)
+            if ticket_id:
+                candidates.append(
+                    {"rule": "body_marker", "ticket_id": ticket_id, "detail": f"[ref:{token[:8]}…]"}
+                )
+
+        text = parsed.text
+        bounce = None
+        if parsed.bounce is not None:
+            bounce = parsed.bounce
+            original = bounce.original_message_id
+            ticket_id = mailthread.ticket_from_message_id(key, original, domain) if original else None
+            if ticket_id:
+                candidates.insert(
+                    0, {"rule": "message_id", "ticket_id": ticket_id, "detail": f"<{original}>"}
+                )
+            add_event(
+                self.session,
+                OutboxMessage,
+                Event(
+                    type="mail.bounced",
+                    actor=system_actor("mail_ingest"),
+                    data={
+                        "raw_mail_id": row.id,
+                        "mailbox": row.mailbox,
+                        "original_message_id": f"<{original}>" if original else None,
+                        "ticket_id": ticket_id,
+                        "recipient": bounce.recipient,
+                        "status": bounce.status,
+                        "action": bounce.action,
+                        "diagnostic": bounce.diagnostic,
+                        "permanent": bounce.permanent,
+                    },
+                ),
+            )
+            text = (
+                f"Échec de distribution d'un e-mail envoyé par le support"
+                f"{' à ' + bounce.recipient if bounce.recipient else ''}"
+                f" (statut {bounce.status or 'inconnu'}"
+                f"{', définitif' if bounce.permanent else ', temporaire'})."
+                f"{chr(10) + 'Diagnostic : ' + bounce.diagnostic if bounce.diagnostic else ''}\n\n{text}"
+            )
+
+        attachments, refused = [], []
+        for attachment in parsed.attachments:
+            size = len(attachment.payload)
+            if size > self.config.max_attachment_bytes:
+                refused.append(
+                    {
+                        "filename": attachment.filename,
+                        "size": size,
+                        "reason": f"au-delà de la limite de {self.config.max_attachment_bytes // 1048576} Mo",
+                    }
+                )
+                continue
+            blob = self.blobs.put_bytes(attachment.payload)
+            attachments.append(
+                {
+                    "filename": attachment.filename,
+                    "content_type": attachment.content_type,
+                    "size": blob.size,
+                    "blob_key": blob.key,
+                    "content_id": attachment.content_id,
+                    "inline": attachment.inline,
+                }
+            )
+        sender = directory.identify(self.session, parsed.from_email, parsed.from_name)
+        row.sender = parsed.from_email
+        row.subject = parsed.subject[:500] or None
+        return {
+            "mailbox": row.mailbox,
+            "message_key": row.message_key,
+            "rfc_message_id": row.rfc_message_id,
+            "raw_blob_key": row.blob_key,
+            "references": parsed.references,
+            "candidates": candidates,
+            "subject_numbers": mailthread.subject_numbers(parsed.subject),
+            "sender": sender,
+            "subject": parsed.subject,
+            "title": parsing.clean_title(parsed.subject),
+            "text": text,
+            "html": parsed.html,
+            "attachments": attachments,
+            "refused_attachments": refused,
+            "date": (parsed.date or row.arrived_at).isoformat(),
+            "automatic": parsed.automatic,
+            "closed_policy": self.config.closed_ticket_policy,
+            "cc": parsed.cc,
+            "to": parsed.to,
+        }
+
+
+# -- admin: quarantine and replay ----------------------------------------------------------------------------
+
+
+def raw_mail_to_dict(row: RawMail) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "mailbox": row.mailbox,
+        "message_id": row.rfc_message_id,
+        "sender": row.sender,
+        "subject": row.subject,
+        "size": row.size,
+        "arrived_at": row.arrived_at.isoformat(),
+        "status": row.status,
+        "reason": row.reason,
+        "ticket_id": row.ticket_id,
+        "rule": row.rule,
+        "deliveries": row.deliveries,
+        "attempts": row.attempts,
+        "processed_at": row.processed_at.isoformat() if row.processed_at else None,
+    }
+
+
+def list_set_aside(
+    session: Session, statuses: tuple[str, ...] = ("quarantined", "ignored"), limit: int = 100
+):
+    rows = session.scalars(
+        select(RawMail).where(RawMail.status.in_(statuses)).order_by(RawMail.id.desc()).limit(limit)
+    ).all()
+    return [raw_mail_to_dict(row) for row in rows]
+
+
+def replay(session: Session, raw_mail_id: int) -> RawMail | None:
+    """Put a quarantined (or ignored) mail back in the queue; the next pass processes it again."""
+    row = session.get(RawMail, raw_mail_id)
+    if row is None:
+        return None
+    if row.status in ("quarantined", "ignored"):
+        row.status = "pending"
+        row.reason = None
+        row.processed_at = None
+    return row
