@@ -24,41 +24,79 @@ def _collect(channel, queue: str, until, timeout: float = 30.0) -> list[dict]:
         assert properties.message_id == envelope["id"]
         assert properties.headers["comptoir-event-type"] == envelope["type"] == method.routing_key
         assert properties.headers["comptoir-event-version"] == envelope["version"]
-        assert method.exchange == event_catalogue.find(envelope["type"], envelope["version"]).exchange
+        spec = event_catalogue.find(envelope["type"], envelope["version"])
+        assert spec is not None, (
+            f"{envelope['type']} v{envelope['version']} is missing from the event catalogue"
+        )
+        assert method.exchange == spec.exchange
         received.append(envelope)
     raise AssertionError(f"expected events not received; got {[e['type'] for e in received]}")
 
 
 def test_published_events_match_their_schemas(system):
+    """A ticket's life and a wiki page, through the API; every event seen must match the catalogue."""
     connection = pika.BlockingConnection(pika.URLParameters(system.amqp_uri))
     channel = connection.channel()
     queue = channel.queue_declare(queue="", exclusive=True).method.queue
-    for exchange in event_catalogue.exchanges():
+    for exchange in sorted({*event_catalogue.exchanges(), "wiki.events"}):
         channel.exchange_declare(exchange, exchange_type="topic", durable=True)
         channel.queue_bind(queue, exchange, routing_key="#")
+    tag = uuid.uuid4().hex[:6]
     try:
-        email = f"schema.{uuid.uuid4().hex[:6]}@client.example"
-        customer_id = str(uuid.uuid4())
-        user = system.create_user(email, "client", customer_id=customer_id, name="Nina Schéma")
+        client = system.create_user(f"schema.{tag}@client.example", "client", customer_id=str(uuid.uuid4()))
+        agent = system.create_user(f"agent.{tag}@comptoir.local", "agent", name="Hugo Schéma")
+        admin = system.create_user(f"admin.{tag}@comptoir.local", "admin", name="Ada Schéma")
         with system.client() as http:
-            headers = system.login(http, email, user["password"])
+            as_client = system.login(http, client["email"], client["password"])
+            as_agent = system.login(http, agent["email"], agent["password"])
+            as_admin = system.login(http, admin["email"], admin["password"])
             response = http.post(
                 "/api/v1/tickets",
                 json={"title": "Schéma", "message": "Vérifier le contrat."},
-                headers=headers,
+                headers=as_client,
             )
             assert response.status_code == 201, response.text
             ticket_id = response.json()["id"]
+            base = f"/api/v1/tickets/{ticket_id}"
+            assert http.post(f"{base}/take", headers=as_agent).status_code == 200
+            for body in ({"body": "Nous regardons."}, {"body": "Note interne", "internal": True}):
+                assert http.post(f"{base}/messages", json=body, headers=as_agent).status_code == 201
+            for change in ({"priority": "high"}, {"status": "closed"}, {"status": "open"}):
+                version = http.get(base, headers=as_agent).json()["version"]
+                response = http.patch(base, json={"version": version, **change}, headers=as_agent)
+                assert response.status_code == 200, response.text
+            page = http.post(
+                "/api/v1/wiki/pages", json={"title": f"Page {tag}", "content": "Texte"}, headers=as_admin
+            )
+            assert page.status_code == 201, page.text
+            updated = http.put(
+                f"/api/v1/wiki/pages/{page.json()['id']}",
+                json={"base_revision": 1, "content": "Texte modifié"},
+                headers=as_admin,
+            )
+            assert updated.status_code == 200, updated.text
+
+        expected = {
+            "user.created", "ticket.created", "ticket.assigned", "ticket.message_added", "ticket.updated",
+            "ticket.status_changed", "ticket.closed", "ticket.reopened", "wiki.page_created", "wiki.page_updated",
+        }  # fmt: skip
+
+        def mine(envelope) -> bool:
+            data = envelope["data"]
+            return (
+                data.get("id") in (client["id"], ticket_id, page.json()["id"])
+                or (data.get("ticket") or {}).get("id") == ticket_id
+            )
 
         def done(events):
-            return any(e["type"] == "user.created" and e["data"]["id"] == user["id"] for e in events) and any(
-                e["type"] == "ticket.created" and e["data"]["id"] == ticket_id for e in events
-            )
+            return expected <= {e["type"] for e in events if mine(e)}
 
         events = _collect(channel, queue, done)
         # Every event seen (ours and any other test's) must be in the catalogue and match its schema.
         for envelope in events:
             event_catalogue.validate(envelope)
+        notes = [e for e in events if e["type"] == "ticket.message_added" and mine(e)]
+        assert sorted(e["data"]["message"]["internal"] for e in notes) == [False, True]
     finally:
         connection.close()
 
