@@ -49,6 +49,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     _info("auth", "comptoir_auth", "Auth", 9101),
     _info("tickets", "comptoir_tickets", "Tickets", 9102),
     _info("notifier", "comptoir_notifier", "Notifier", 9103),
+    _info("crm_sync", "comptoir_crm_sync", "CrmSync", 9104),
     _info("reports", "comptoir_reports", "Reports", 9106),
     _info("wiki", "comptoir_wiki", "Wiki", 9107),
     _info("mail_ingest", "comptoir_mail_ingest", "MailIngest", 9105),

@@ -39,8 +39,46 @@ def seed_admin() -> SeededLogin:
     return SeededLogin(email, password, created=True)
 
 
+def seed_demo_customer() -> bool:
+    """The demo company in the customer directory (crm_sync), with the demo client as its contact. True if created."""
+    from comptoir_crm_sync import directory
+    from comptoir_crm_sync.models import Customer
+
+    with session_scope(_session_factory("crm_sync")) as session:
+        if session.get(Customer, DEMO_CUSTOMER_ID) is not None:
+            return False
+        directory.create_customer(
+            session,
+            actor={"id": "seed", "role": "admin", "kind": "system", "name": "comptoir seed"},
+            customer_id=DEMO_CUSTOMER_ID,
+            payload={
+                "name": "A6 Démo SARL",
+                "account_number": "411DEMO",
+                "phone": "04 72 00 00 00",
+                "addresses": [
+                    {
+                        "street": "1 rue de la République",
+                        "postal_code": "69002",
+                        "city": "Lyon",
+                        "country": "France",
+                    }
+                ],
+                "email_domains": ["demo.comptoir.local"],
+                "contacts": [
+                    {
+                        "name": "Claire Cliente",
+                        "emails": ["client@demo.comptoir.local"],
+                        "role": "Responsable informatique",
+                    }
+                ],
+            },
+        )
+    return True
+
+
 def seed_demo() -> list[SeededLogin]:
-    """A technician, a client of the demo company and two tickets, once."""
+    """The demo company, a technician, a client of the demo company and two tickets, once."""
+    seed_demo_customer()
     from comptoir_auth import users
     from comptoir_auth.models import User
     from comptoir_tickets import tickets

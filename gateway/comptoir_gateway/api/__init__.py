@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from comptoir_gateway.api.routes import auth, events, reports, ticket_config, tickets, wiki
+from comptoir_gateway.api.routes import auth, customers, events, reports, ticket_config, tickets, wiki
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -12,3 +12,4 @@ api_router.include_router(ticket_config.router)
 api_router.include_router(events.router)
 api_router.include_router(wiki.router)
 api_router.include_router(reports.router)
+api_router.include_router(customers.router)
