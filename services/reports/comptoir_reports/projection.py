@@ -20,6 +20,8 @@ from comptoir_common.business_hours import DEFAULT_CALENDAR, BusinessCalendar
 from comptoir_common.db import is_postgres
 from comptoir_common.events import Event
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from comptoir_reports.models import DimensionValue, TicketAssignee, TicketEvent, TicketFact
@@ -129,19 +131,26 @@ def record_event(session: Session, event: Event) -> str | None:
     if ticket_id is None:
         return None
     _lock_ticket(session, ticket_id)
-    if session.get(TicketEvent, event.id) is None:
-        session.add(
-            TicketEvent(
-                event_id=event.id,
-                ticket_id=ticket_id,
-                event_type=event.type,
-                occurred_at=event.occurred_at,
-                actor=event.actor or {},
-                data=_reduce(event),
-            )
-        )
-        session.flush()
+    session.flush()
+    session.execute(
+        _insert_ignoring_duplicates(session, TicketEvent),
+        {
+            "event_id": event.id,
+            "ticket_id": ticket_id,
+            "event_type": event.type,
+            "occurred_at": event.occurred_at,
+            "actor": event.actor or {},
+            "data": _reduce(event),
+        },
+    )
     return ticket_id
+
+
+def _insert_ignoring_duplicates(session: Session, model: type):
+    """INSERT … ON CONFLICT DO NOTHING: one statement instead of a look-up and an insert, and no error when a
+    concurrent worker inserted the same row first."""
+    insert = postgresql_insert if is_postgres(session) else sqlite_insert
+    return insert(model).on_conflict_do_nothing()
 
 
 def apply_event(session: Session, event: Event, calendar: BusinessCalendar = DEFAULT_CALENDAR) -> None:
@@ -350,7 +359,6 @@ def recompute(session: Session, ticket_ids: list[str], calendar: BusinessCalenda
             select(TicketFact).where(TicketFact.ticket_id.in_(ticket_ids[chunk_start : chunk_start + 500]))
         )
     }
-    session.execute(delete(TicketAssignee).where(TicketAssignee.ticket_id.in_(ticket_ids)))
     dimensions: set[tuple[str, str, str | None]] = set()
     for ticket_id, rows in by_ticket.items():
         figures = fold(rows, calendar)
@@ -361,27 +369,48 @@ def recompute(session: Session, ticket_ids: list[str], calendar: BusinessCalenda
             label = figures.pop(f"{dimension}_label")
             if figures[dimension]:
                 dimensions.add((dimension, figures[dimension], label))
-        figures["assignee_ids"] = [agent_id for agent_id, _ in assignees]
+        assignees = dict(assignees)
+        figures["assignee_ids"] = list(assignees)
         fact = existing.get(ticket_id)
         if fact is None:
             session.add(TicketFact(ticket_id=ticket_id, **figures))
         else:
+            if list(fact.assignee_ids or []) == figures["assignee_ids"]:
+                assignees = None  # unchanged: most events do not touch the assignees
+            else:
+                session.execute(delete(TicketAssignee).where(TicketAssignee.ticket_id == ticket_id))
             for key in FACT_COLUMNS:
                 setattr(fact, key, figures[key])
-        for agent_id, agent_name in dict(assignees).items():
+        for agent_id, agent_name in (assignees or {}).items():
             session.add(TicketAssignee(ticket_id=ticket_id, agent_id=agent_id, agent_name=agent_name))
-    for dimension, value, label in dimensions:
-        known = session.get(DimensionValue, (dimension, value))
-        if known is None:
-            session.add(DimensionValue(dimension=dimension, value=value, label=label))
-        elif label and known.label != label:
-            known.label = label
+    _remember_dimensions(session, dimensions)
     session.flush()
 
 
+def _remember_dimensions(session: Session, dimensions: set[tuple[str, str, str | None]]) -> None:
+    """Store the types and priorities seen (with their latest label) in one statement, whatever is there already."""
+    if not dimensions:
+        return
+    insert = postgresql_insert if is_postgres(session) else sqlite_insert
+    statement = insert(DimensionValue).values(
+        [
+            {"dimension": dimension, "value": value, "label": label}
+            for dimension, value, label in sorted(dimensions)
+        ]
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["dimension", "value"],
+            set_={"label": statement.excluded.label},
+            where=DimensionValue.label.is_distinct_from(statement.excluded.label),
+        )
+    )
+
+
 def clear(session: Session) -> None:
-    """Forget every ticket event and figure (the first step of a rebuild)."""
-    for model in (TicketAssignee, TicketFact, TicketEvent, DimensionValue):
+    """Forget every ticket event and figure (the first step of a rebuild). The dimension values stay: they only
+    feed the filters' choices."""
+    for model in (TicketAssignee, TicketFact, TicketEvent):
         session.execute(delete(model))
 
 

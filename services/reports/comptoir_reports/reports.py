@@ -20,7 +20,7 @@ from typing import Any
 from comptoir_common.db import is_postgres, utcnow
 from comptoir_common.errors import InvalidInput, NotFound, PermissionDenied
 from sqlalchemy import ColumnElement, case, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from comptoir_reports import policy
 from comptoir_reports.models import Customer, DimensionValue, TicketAssignee, TicketFact, User
@@ -112,10 +112,12 @@ def _where(scope: policy.Scope, filters: Filters, day_column) -> list[ColumnElem
     if filters.priority:
         clauses.append(TicketFact.priority == filters.priority)
     if filters.agent_id:
+        # An alias, so that reports which also join the assignees keep their own join.
+        assigned = aliased(TicketAssignee)
         clauses.append(
-            exists().where(
-                TicketAssignee.ticket_id == TicketFact.ticket_id, TicketAssignee.agent_id == filters.agent_id
-            )
+            exists()
+            .where(assigned.ticket_id == TicketFact.ticket_id, assigned.agent_id == filters.agent_id)
+            .correlate(TicketFact)
         )
     return clauses
 
@@ -137,40 +139,52 @@ def _percentile(values: list[float], q: float) -> float | None:
     return values[lower] + (values[upper] - values[lower]) * (position - lower)
 
 
-def _duration_stats(session: Session, column, clauses, group_column=None) -> dict[Any, dict[str, Any]]:
-    """count, mean, median and p90 of ``column`` (seconds, non-null), per value of ``group_column`` (or overall,
-    under key None)."""
-    group = [group_column] if group_column is not None else []
-    clauses = [*clauses, column.is_not(None)]
+TOTAL = "__all__"
+
+
+def _duration_stats(session: Session, wall_column, business_column, clauses) -> dict[Any, dict[str, Any]]:
+    """count, mean, median and p90 of two durations (wall clock and business, in seconds), per priority and in
+    total (key ``TOTAL``), over the rows where they are known. One query on PostgreSQL (ROLLUP)."""
+    clauses = [*clauses, wall_column.is_not(None)]
+    names = ("mean", "median", "p90")
+    result: dict[Any, dict[str, Any]] = {}
     if is_postgres(session):
-        query = select(
-            *group,
-            func.count(),
-            func.avg(column),
-            func.percentile_cont(0.5).within_group(column),
-            func.percentile_cont(0.9).within_group(column),
-        ).where(*clauses)
-        if group:
-            query = query.group_by(*group)
-        result = {}
-        for row in session.execute(query):
-            key = row[0] if group else None
-            count, mean, median, p90 = row[len(group) :]
-            if count:
-                result[key] = {"count": count, "mean": mean, "median": median, "p90": p90}
+        measures = []
+        for column in (wall_column, business_column):
+            measures += [
+                func.avg(column),
+                func.percentile_cont(0.5).within_group(column),
+                func.percentile_cont(0.9).within_group(column),
+            ]
+        query = (
+            select(TicketFact.priority, func.grouping(TicketFact.priority), func.count(), *measures)
+            .where(*clauses)
+            .group_by(func.rollup(TicketFact.priority))
+        )
+        for priority, is_total, count, *values in session.execute(query):
+            result[TOTAL if is_total else priority] = {
+                "count": count,
+                "wall": dict(zip(names, values[:3], strict=True)),
+                "business": dict(zip(names, values[3:], strict=True)),
+            }
         return result
-    values: dict[Any, list[float]] = {}
-    for row in session.execute(select(*group, column).where(*clauses)):
-        values.setdefault(row[0] if group else None, []).append(float(row[-1]))
-    result = {}
-    for key, items in values.items():
-        items.sort()
-        result[key] = {
-            "count": len(items),
-            "mean": sum(items) / len(items),
-            "median": _percentile(items, 0.5),
-            "p90": _percentile(items, 0.9),
-        }
+    groups: dict[Any, tuple[list[float], list[float]]] = {}
+    for priority, wall, business in session.execute(
+        select(TicketFact.priority, wall_column, business_column).where(*clauses)
+    ):
+        for key in (priority, TOTAL):
+            walls, businesses = groups.setdefault(key, ([], []))
+            walls.append(float(wall))
+            businesses.append(float(business or 0))
+    for key, (walls, businesses) in groups.items():
+        stats: dict[str, Any] = {"count": len(walls)}
+        for kind, values in (("wall", sorted(walls)), ("business", sorted(businesses))):
+            stats[kind] = {
+                "mean": sum(values) / len(values),
+                "median": _percentile(values, 0.5),
+                "p90": _percentile(values, 0.9),
+            }
+        result[key] = stats
     return result
 
 
@@ -403,33 +417,29 @@ def _by_priority_with_total(session: Session, build_row: Callable[[Any], dict[st
         rows.append({"priority": labels.get(key, key), **build_row(key)})
     if None in keys:
         rows.append({"priority": "Sans priorité", **build_row(None)})
-    rows.append({"priority": ALL_LABEL, **build_row("__all__")})
+    rows.append({"priority": ALL_LABEL, **build_row(TOTAL)})
     return rows
 
 
 def _duration_report(
     session: Session, scope, filters, wall_column, business_column, day_column
 ) -> list[dict]:
-    clauses = _where(scope, filters, day_column)
-    wall = _duration_stats(session, wall_column, clauses, TicketFact.priority)
-    business = _duration_stats(session, business_column, clauses, TicketFact.priority)
-    wall_total = _duration_stats(session, wall_column, clauses)
-    business_total = _duration_stats(session, business_column, clauses)
+    stats = _duration_stats(session, wall_column, business_column, _where(scope, filters, day_column))
 
     def build(key):
-        w = (wall_total.get(None) if key == "__all__" else wall.get(key)) or {}
-        b = (business_total.get(None) if key == "__all__" else business.get(key)) or {}
+        found = stats.get(key) or {}
+        wall, business = found.get("wall") or {}, found.get("business") or {}
         return {
-            "count": w.get("count", 0),
-            "mean_hours": _hours(w.get("mean")),
-            "median_hours": _hours(w.get("median")),
-            "p90_hours": _hours(w.get("p90")),
-            "mean_business_hours": _hours(b.get("mean")),
-            "median_business_hours": _hours(b.get("median")),
-            "p90_business_hours": _hours(b.get("p90")),
+            "count": found.get("count", 0),
+            "mean_hours": _hours(wall.get("mean")),
+            "median_hours": _hours(wall.get("median")),
+            "p90_hours": _hours(wall.get("p90")),
+            "mean_business_hours": _hours(business.get("mean")),
+            "median_business_hours": _hours(business.get("median")),
+            "p90_business_hours": _hours(business.get("p90")),
         }
 
-    return _by_priority_with_total(session, build, set(wall))
+    return _by_priority_with_total(session, build, set(stats) - {TOTAL})
 
 
 DURATION_COLUMNS = [
@@ -512,7 +522,7 @@ def report_sla(session: Session, scope: policy.Scope, filters: Filters) -> dict[
         per.setdefault(priority, {"met": 0, "breached": 0})[status] = count
 
     def build(key):
-        if key == "__all__":
+        if key == TOTAL:
             met = sum(values["met"] for values in per.values())
             breached = sum(values["breached"] for values in per.values())
         else:
@@ -666,7 +676,7 @@ def report_reopen_rate(session: Session, scope: policy.Scope, filters: Filters) 
     per = {priority: (n, int(reopened or 0), int(reopens or 0)) for priority, n, reopened, reopens in counts}
 
     def build(key):
-        if key == "__all__":
+        if key == TOTAL:
             n, reopened, reopens = (sum(values[i] for values in per.values()) for i in range(3))
         else:
             n, reopened, reopens = per[key]

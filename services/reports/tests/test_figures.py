@@ -181,6 +181,18 @@ def test_filters_by_customer_type_priority_agent(session, projected):
     assert created(start="2026-11-24", end="2026-11-25") == 2
 
 
+def test_agent_filter_on_reports_that_group_by_agent(session, projected):
+    ks = projected
+    backlog = report(session, ks, "backlog_agent", agent_id=ks.g2["id"])["rows"]
+    assert backlog == [{"agent": "Gisèle Technicienne", "open": 1}]
+    agents = report(session, ks, "agents", agent_id=ks.g1["id"])["rows"]
+    assert [(row["agent"], row["assigned"], row["closed"]) for row in agents] == [("Gaston Technicien", 2, 2)]
+    for spec in reports.CATALOGUE:
+        report(
+            session, ks, spec.key, agent_id=ks.g1["id"], customer_id=ks.alpha, type="billing", priority="high"
+        )
+
+
 def test_period_defaults_to_the_last_ninety_days():
     from datetime import date
 
@@ -249,3 +261,31 @@ def test_first_shape_of_ticket_created_is_projected(session):
     )
     fact = session.get(TicketFact, data["id"])
     assert fact.number == 7 and fact.status_category == "new" and fact.requester_key == "email:a@b.test"
+
+
+def test_sqlite_store_of_a_local_run_gives_the_same_figures(tmp_path, session, projected):
+    """``make dev`` keeps the reports in SQLite: same figures there (percentiles computed in Python)."""
+    from comptoir_common.db import make_engine, make_session_factory, session_scope
+    from comptoir_common.migrations import upgrade
+    from comptoir_dev.registry import service
+    from comptoir_reports import directory
+
+    url = f"sqlite:///{tmp_path / 'reports.db'}"
+    upgrade(service("reports").migrations_dir, url)
+    engine = make_engine(url)
+    try:
+        with session_scope(make_session_factory(engine)) as lite:
+            ks = projected
+            directory.upsert_customer(lite, {"id": ks.alpha, "name": "Alpha SARL"})
+            directory.upsert_customer(lite, {"id": ks.beta, "name": "Beta SAS"})
+            for who in (ks.g1, ks.g2):
+                directory.upsert_user(lite, who)
+            for event in ks.events:
+                projection.apply_event(lite, event)
+            lite.flush()
+            for spec in reports.CATALOGUE:
+                for granularity in ("day", "month"):
+                    filters = {"granularity": granularity}
+                    assert report(lite, ks, spec.key, **filters) == report(session, ks, spec.key, **filters)
+    finally:
+        engine.dispose()
