@@ -40,6 +40,7 @@ format: install
 
 bench: install
 	$(BIN)/python bench/create_tickets.py
+	$(BIN)/python bench/wiki.py
 
 clean:
 	rm -rf var .pytest_cache

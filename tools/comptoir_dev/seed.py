@@ -116,7 +116,43 @@ def seed_demo() -> list[SeededLogin]:
                 ("Demande de résiliation d'un numéro", "Nous souhaitons résilier le numéro 04 72 00 00 00."),
             ):
                 tickets.create_ticket(session, actor=client, title=title, message=message, source="web")
+    _seed_wiki(created_users["agent"])
     return logins
+
+
+def _seed_wiki(agent: dict) -> None:
+    """A general page and two pages of the demo customer's wiki (one shown to its contacts), once."""
+    from comptoir_wiki import pages
+    from comptoir_wiki.models import Page
+
+    with session_scope(_session_factory("wiki")) as session:
+        if (session.scalar(select(func.count()).select_from(Page)) or 0) > 0:
+            return
+        pages.create_page(
+            session,
+            actor=agent,
+            title="Procédure d'astreinte",
+            content="# Astreinte\n\n1. Vérifier la supervision.\n2. Appeler le client.\n3. Noter l'intervention "
+            "dans la demande (`#numéro`).",
+        )
+        installation = pages.create_page(
+            session,
+            actor=agent,
+            title="Installation",
+            customer_id=DEMO_CUSTOMER_ID,
+            tags=["réseau", "téléphonie"],
+            content="## Réseau\n\n| Élément | Détail |\n|---|---|\n| Routeur | SDSL 4 Mb/s |\n"
+            "| Standard | 3CX, 12 postes |\n\nAccès : voir [[Accès à distance]]. Coupure signalée : #1.",
+        )
+        pages.create_page(
+            session,
+            actor=agent,
+            title="Guide du standard",
+            customer_id=DEMO_CUSTOMER_ID,
+            parent_id=installation.id,
+            visible_to_customer=True,
+            content="Pour **transférer un appel** : touche *Transfert*, numéro du poste, puis raccrocher.",
+        )
 
 
 def _session_factory(service_name: str):

@@ -481,8 +481,13 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_MARKUP = re.compile(r"!?\[\[?|\]\]?(\([^)\s]*\))?|[#*_`>|~]+|^\s*[-+]\s", re.MULTILINE)
+
+
 def _excerpt(content: str, words: list[str], length: int = 220) -> str:
-    text = rendering.plain_text(content)
+    # A light strip of Markdown punctuation (the excerpt is shown as escaped text): parsing every result's Markdown
+    # cost more than the search itself.
+    text = " ".join(_MARKUP.sub(" ", content or "").split())
     lowered = text.casefold()
     position = min((lowered.find(word.casefold()) for word in words if word.casefold() in lowered), default=0)
     start = max(0, position - length // 3)
@@ -522,12 +527,9 @@ def search_pages(
     text = " ".join((query or "").split())
     if text and words:
         if is_postgres(session):
-            french = literal_column("'french'::regconfig")
-            document = func.to_tsvector(
-                french,
-                func.coalesce(Page.title, "") + literal_column("' '") + func.coalesce(Page.content, ""),
-            )
-            ts_query = func.websearch_to_tsquery(french, text)
+            # A stored, weighted (title A, content B), GIN-indexed column (migration 109aa1c97de8).
+            document = literal_column("pages.search_vector")
+            ts_query = func.websearch_to_tsquery(literal_column("'french'::regconfig"), text)
             title_match = Page.title.ilike(f"%{_escape_like(text)}%", escape="\\")
             statement = statement.where(or_(document.op("@@")(ts_query), title_match)).order_by(
                 title_match.desc(), func.ts_rank(document, ts_query).desc(), Page.updated_at.desc()

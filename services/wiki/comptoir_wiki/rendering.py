@@ -168,15 +168,3 @@ def render_markdown(content: str, context: RenderContext | None = None) -> str:
     """Safe HTML for ``content``."""
     html = _markdown().render(content or "", {"wiki": context or RenderContext()})
     return sanitise_html(html)
-
-
-def plain_text(content: str) -> str:
-    """The words of a Markdown content, for excerpts."""
-    tokens = _markdown().parse(content or "")
-    parts: list[str] = []
-    for token in tokens:
-        if token.type == "inline":
-            parts.append("".join(child.content for child in token.children or () if child.content))
-        elif token.type in ("fence", "code_block"):
-            parts.append(token.content)
-    return " ".join(" ".join(parts).split())
