@@ -64,8 +64,13 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+# Connections a process keeps open when idle. A PostgreSQL server allows 100 by default, shared by every instance of
+# every service: a burst opens more, up to ``pool_size`` in all, closed again once returned.
+IDLE_CONNECTIONS = 3
+
+
 def make_engine(url: str, pool_size: int = 10) -> Engine:
-    """An engine sized for ``pool_size`` concurrent workers, with pre-ping so a restarted database is survived."""
+    """An engine for up to ``pool_size`` concurrent workers, with pre-ping so a restarted database is survived."""
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -82,7 +87,11 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
 
         return engine
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=min(pool_size, IDLE_CONNECTIONS),
+        max_overflow=max(0, pool_size - IDLE_CONNECTIONS),
+        pool_pre_ping=True,
+        pool_recycle=1800,
     )
 
 
