@@ -56,9 +56,12 @@ SERVICES: tuple[Service, ...] = (
     Service("notifier", replicas=2, secret_env=("SMTP_URL",)),
     Service("reports", replicas=1, memory_limit="768Mi"),
     Service("wiki", replicas=2, blobs=True),
-    # Not on main yet: set enabled=True (and regenerate) when the package lands.
-    Service("crm_sync", replicas=1, enabled=False),
-    Service("mail_ingest", replicas=2, enabled=False, blobs=True),
+    Service(
+        "crm_sync",
+        replicas=1,
+        secret_env=("CRM_SYNC_FILEMAKER_URL", "CRM_SYNC_FILEMAKER_USER", "CRM_SYNC_FILEMAKER_PASSWORD"),
+    ),
+    Service("mail_ingest", replicas=2, blobs=True, secret_env=("MAIL_INGEST_MAILBOXES",)),
 )
 
 

@@ -42,7 +42,10 @@ def test_each_service_has_its_own_database_role_and_health_port():
 
 def test_scaling_by_design_no_fixed_names_or_ports_per_instance():
     publishing = {name for name, entry in SERVICES.items() if entry.get("ports")}
-    assert publishing == {"proxy", "rabbitmq", "mailpit"}
+    assert publishing == {"proxy", "rabbitmq", "mailpit", "prometheus", "grafana"}
+    for name in ("prometheus", "grafana"):
+        assert SERVICES[name]["profiles"] == ["monitoring"]
+        assert all(port.startswith("127.0.0.1:") for port in SERVICES[name]["ports"])
     for name, entry in SERVICES.items():
         assert "container_name" not in entry, name
         assert "hostname" not in entry or name == "rabbitmq", name

@@ -7,6 +7,7 @@ import logging
 import threading
 
 from comptoir_common.db import make_engine, make_session_factory
+from comptoir_common.metrics import record_pass
 from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
@@ -64,6 +65,7 @@ class CrmSyncService:
     def sync_filemaker(self) -> None:
         report = self.filemaker.tick()
         if report is not None and not report.skipped:
+            record_pass("filemaker", report.kind, report.ok)  # alert ComptoirFileMakerSyncFailing
             self.db._provider.wake_relay()
 
     @rpc

@@ -12,6 +12,7 @@ from comptoir_common import mailthread
 from comptoir_common.blobs import DirectoryBlobStore
 from comptoir_common.errors import NotFound, PermissionDenied
 from comptoir_common.events import Event
+from comptoir_common.metrics import record_pass
 from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
@@ -102,6 +103,7 @@ class MailIngestService:
             if source is not None:
                 source.close()
             steps.release_lease(name, _OWNER, error)
+            record_pass("mailbox", name, error is None)  # alert ComptoirMailboxUnreadable
 
     # -- admin -------------------------------------------------------------------------------------------------
 
