@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -55,6 +56,11 @@ def run_service(service_cls, settings: ServiceSettings, migrations_dir: Path) ->
     """Run ``service_cls`` until SIGTERM or Ctrl-C."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     problem = broker_reachable(settings.amqp_uri)
+    deadline = time.monotonic() + settings.broker_wait
+    while problem and time.monotonic() < deadline:
+        log.warning("%s; retrying for up to %.0fs (COMPTOIR_BROKER_WAIT)", problem, settings.broker_wait)
+        time.sleep(2.0)
+        problem = broker_reachable(settings.amqp_uri)
     if problem:
         log.error("%s: start RabbitMQ (rabbitmq-server -detached) or set AMQP_URI", problem)
         sys.exit(2)

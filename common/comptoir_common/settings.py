@@ -33,6 +33,8 @@ class CommonSettings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", validation_alias=_alias("COMPTOIR_PUBLIC_URL"))
     mail_domain: str = Field("comptoir.local", validation_alias=_alias("COMPTOIR_MAIL_DOMAIN"))
     blob_dir: Path | None = Field(None, validation_alias=_alias("COMPTOIR_BLOB_DIR"))
+    # How long a starting process waits for the broker (restarting, or slow under load) before giving up.
+    broker_wait: float = Field(30.0, validation_alias=_alias("COMPTOIR_BROKER_WAIT"))
     shared_secret_key: str | None = Field(None, validation_alias=_alias("COMPTOIR_SECRET_KEY"))
 
     @property
