@@ -24,13 +24,15 @@ from comptoir_common.db import make_engine
 from sqlalchemy import text
 
 CONCURRENCY = 4
+# The extra instances keep small pools: the test PostgreSQL is shared (max_connections) with other suites.
+SMALL = {"TICKETS_MAX_WORKERS": "4", "NOTIFIER_MAX_WORKERS": "4", "MAIL_INGEST_MAX_WORKERS": "4"}
 
 
 @pytest.fixture(scope="module")
 def scaled(system):
     """A second instance of tickets and of notifier next to the first ones (the last test kills them)."""
-    extra = [system.start_service("tickets", instance="tickets-2"),
-             system.start_service("notifier", instance="notifier-2")]  # fmt: skip
+    extra = [system.start_service("tickets", instance="tickets-2", env=SMALL),
+             system.start_service("notifier", instance="notifier-2", env=SMALL)]  # fmt: skip
     system.wait_healthy(extra)
     yield system
     for key in extra:
@@ -215,7 +217,7 @@ def test_sigkill_mid_load_the_other_instance_takes_over(scaled):
 def test_two_mail_ingest_instances_turn_each_mail_into_one_ticket(system):
     from comptoir_testing import mails
 
-    second = system.start_service("mail_ingest", instance="mail_ingest-2")
+    second = system.start_service("mail_ingest", instance="mail_ingest-2", env=SMALL)
     try:
         system.wait_healthy([second])
         tag = uuid.uuid4().hex[:8]

@@ -70,12 +70,14 @@ class SystemUnderTest:
         path = self.log_path(name)
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    def start_service(self, name: str, instance: str | None = None) -> str:
-        """Start one instance of a service (``instance`` names a second one); returns the process key."""
+    def start_service(self, name: str, instance: str | None = None, env: dict[str, str] | None = None) -> str:
+        """Start one instance of a service (``instance`` names a second one); returns the process key.
+
+        ``env`` adds settings for this instance only (e.g. a smaller ``<SERVICE>_MAX_WORKERS``)."""
         key = instance or name
         info: ServiceInfo = service(name)
         port = infra.free_port()
-        env = self.env() | {f"{info.env_prefix}HEALTH_PORT": str(port)}
+        env = self.env() | {f"{info.env_prefix}HEALTH_PORT": str(port)} | (env or {})
         self.processes[key] = subprocess.Popen(
             [sys.executable, "-m", info.package],
             env=env,
