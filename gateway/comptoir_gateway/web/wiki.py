@@ -30,9 +30,14 @@ def _form_tags(tags: str) -> list[str]:
 
 
 @router.get("/wiki")
-async def wiki_home(request: Request, services: ServicesDep, q: str = "", customer_id: str = "") -> Response:
+async def wiki_home(
+    request: Request, services: ServicesDep, q: str = "", customer_id: str = "", customer_q: str = ""
+) -> Response:
     actor = require_actor(request)
     customers = await services.call("wiki", "list_customers", actor=actor)
+    found_customers = None
+    if customer_q.strip() and actor["role"] in ("admin", "agent"):
+        found_customers = await services.call("wiki", "list_customers", actor=actor, query=customer_q)
     if actor["role"] in ("client", "reseller") and len(customers) == 1 and not q:
         return RedirectResponse(f"/wiki/customers/{customers[0]['id']}", status_code=303)
     results = None
@@ -46,7 +51,15 @@ async def wiki_home(request: Request, services: ServicesDep, q: str = "", custom
     return render_page(
         request,
         "wiki_home.html",
-        {"customers": customers, "results": results, "q": q, "customer_id": customer_id, "general": general},
+        {
+            "customers": customers,
+            "results": results,
+            "q": q,
+            "customer_id": customer_id,
+            "general": general,
+            "customer_q": customer_q,
+            "found_customers": found_customers,
+        },
     )
 
 

@@ -48,8 +48,14 @@ def customer_names(session: Session, customer_ids: set[str]) -> dict[str, str]:
     return {customer_id: name for customer_id, name in rows if name}
 
 
-def list_customers(session: Session, *, actor: dict[str, Any]) -> list[dict[str, Any]]:
-    """The customers whose wiki ``actor`` may open, with how many pages of each they can read."""
+def list_customers(
+    session: Session, *, actor: dict[str, Any], query: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The customers whose wiki ``actor`` may open, with how many pages of each they can read.
+
+    Staff see the customers that have pages, or with ``query`` the customers whose name contains it (the directory
+    holds thousands: it is never listed whole).
+    """
     counts = dict(
         session.execute(
             select(Page.customer_id, func.count())
@@ -58,9 +64,20 @@ def list_customers(session: Session, *, actor: dict[str, Any]) -> list[dict[str,
         ).all()
     )
     role = actor.get("role")
+    text = " ".join((query or "").split()).lower()
     if role in policy.STAFF_ROLES:
-        known = set(session.scalars(select(Customer.id).where(Customer.active.is_(True))))
-        ids = known | set(counts)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            ids = set(
+                session.scalars(
+                    select(Customer.id)
+                    .where(Customer.active.is_(True), func.lower(Customer.name).like(pattern, escape="\\"))
+                    .order_by(Customer.name)
+                    .limit(max(1, min(int(limit), 500)))
+                )
+            )
+        else:
+            ids = set(counts)
     elif role == "sales":
         ids = policy.own_customer_ids(session, actor)
     elif role in policy.CUSTOMER_ROLES and actor.get("customer_id"):

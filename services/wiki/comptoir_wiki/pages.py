@@ -441,8 +441,15 @@ def restore_revision(
 # --- history ----------------------------------------------------------------------------------------------------
 
 
-def list_revisions(session: Session, *, actor: dict[str, Any], page_id: str) -> dict[str, Any]:
+def _page_with_history(session: Session, actor: dict[str, Any], page_id: str) -> Page:
     page = get_page(session, actor=actor, page_id=page_id)
+    if not policy.can_see_history(actor):
+        raise PermissionDenied("L'historique des pages n'est pas accessible depuis le portail client.")
+    return page
+
+
+def list_revisions(session: Session, *, actor: dict[str, Any], page_id: str) -> dict[str, Any]:
+    page = _page_with_history(session, actor, page_id)
     revisions = session.scalars(
         select(Revision).where(Revision.page_id == page.id).order_by(Revision.number.desc())
     ).all()
@@ -450,7 +457,7 @@ def list_revisions(session: Session, *, actor: dict[str, Any], page_id: str) -> 
 
 
 def get_revision(session: Session, *, actor: dict[str, Any], page_id: str, number: int) -> dict[str, Any]:
-    page = get_page(session, actor=actor, page_id=page_id)
+    page = _page_with_history(session, actor, page_id)
     revision = _revision(session, page, number)
     return revision_to_dict(revision, with_content=True) | {
         "page": page_to_dict(page),
@@ -462,7 +469,7 @@ def diff_revisions(
     session: Session, *, actor: dict[str, Any], page_id: str, from_number: int, to_number: int
 ) -> dict[str, Any]:
     """What changed between two revisions of a page (title, tags and content lines)."""
-    page = get_page(session, actor=actor, page_id=page_id)
+    page = _page_with_history(session, actor, page_id)
     old, new = _revision(session, page, from_number), _revision(session, page, to_number)
     return {
         "page": page_to_dict(page),

@@ -5,7 +5,8 @@
   by crm_sync), and reads the general pages (internal knowledge, no customer's data).
 - A customer's own people (``client``, ``reseller`` with that ``customer_id``) read only the pages of their customer
   marked ``visible_to_customer``; they never edit.
-A page the caller may not read is answered as missing (no leak of its existence).
+A page the caller may not read is answered as missing (no leak of its existence). The history of a page (older
+revisions, diffs) is internal: a page may have held internal notes before it was shown to the customer.
 """
 
 from __future__ import annotations
@@ -82,3 +83,8 @@ def can_browse_customer(session: Session, actor: dict[str, Any], customer_id: st
     if role == "sales":
         return customer_id in own_customer_ids(session, actor)
     return actor.get("customer_id") == customer_id
+
+
+def can_see_history(actor: dict[str, Any]) -> bool:
+    """Older revisions may hold what was written before the page was shown to the customer: staff and sales only."""
+    return _valid(actor) and actor["role"] in STAFF_ROLES | {"sales"}

@@ -116,8 +116,8 @@ class WikiService:
         return pages.list_tree(self.db.session, actor=actor, customer_id=customer_id)
 
     @rpc
-    def list_customers(self, actor: dict) -> list[dict]:
-        return customers.list_customers(self.db.session, actor=actor)
+    def list_customers(self, actor: dict, query: str | None = None) -> list[dict]:
+        return customers.list_customers(self.db.session, actor=actor, query=query)
 
     @rpc
     def pages_citing_ticket(self, actor: dict, ticket_number: int) -> dict:

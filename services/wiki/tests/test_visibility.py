@@ -54,7 +54,11 @@ def test_each_role_reads_exactly_its_pages(session, actors, wiki, who):
     for key, page in wiki.items():
         if key in EXPECTED[who]:
             assert pages.get_page(session, actor=actor, page_id=page.id).id == page.id
-            assert pages.list_revisions(session, actor=actor, page_id=page.id)["revisions"]
+            if who.startswith(("client", "reseller")):
+                with pytest.raises(PermissionDenied):
+                    pages.list_revisions(session, actor=actor, page_id=page.id)
+            else:
+                assert pages.list_revisions(session, actor=actor, page_id=page.id)["revisions"]
         else:
             with pytest.raises(NotFound):
                 pages.get_page(session, actor=actor, page_id=page.id)
@@ -184,3 +188,27 @@ def test_attachment_of_hidden_page_is_not_found(session, actors, wiki, tmp_path)
     for who in ("client_a", "client_b", "other_sales"):
         with pytest.raises(NotFound):
             attachments.get_attachment(session, actor=actors[who], attachment_id=attachment.id)
+
+
+def test_customer_never_reads_what_the_page_said_before_it_was_shared(session, actors, wiki):
+    agent = actors["agent"]
+    page = pages.create_page(
+        session, actor=agent, title="Fiche", content="Code alarme 4321", customer_id=CUSTOMER_A
+    )
+    pages.update_page(
+        session,
+        actor=agent,
+        page_id=page.id,
+        base_revision=1,
+        content="Voir le technicien",
+        visible_to_customer=True,
+    )
+    client = actors["client_a"]
+    assert pages.get_page(session, actor=client, page_id=page.id).content == "Voir le technicien"
+    for attempt in (
+        lambda: pages.list_revisions(session, actor=client, page_id=page.id),
+        lambda: pages.get_revision(session, actor=client, page_id=page.id, number=1),
+        lambda: pages.diff_revisions(session, actor=client, page_id=page.id, from_number=1, to_number=2),
+    ):
+        with pytest.raises(PermissionDenied):
+            attempt()

@@ -78,9 +78,14 @@ async def attachment_response(request: Request, services: Services, actor: dict,
 
 
 @router.get("/customers")
-async def list_customers(actor: CurrentActor, services: ServicesDep) -> list[dict[str, Any]]:
-    """The customers whose wiki you may open, with the number of pages you can read."""
-    return await services.call("wiki", "list_customers", actor=actor)
+async def list_customers(
+    actor: CurrentActor,
+    services: ServicesDep,
+    q: str | None = Query(None, max_length=100, description="Staff: customers whose name contains this"),
+) -> list[dict[str, Any]]:
+    """The customers whose wiki you may open, with the number of pages you can read (staff: those with pages,
+    or those matching ``q``)."""
+    return await services.call("wiki", "list_customers", actor=actor, query=q)
 
 
 @router.get("/tree")
