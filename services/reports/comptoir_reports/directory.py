@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from comptoir_common.db import utcnow
@@ -11,25 +12,30 @@ from sqlalchemy.orm import Session
 from comptoir_reports.models import ClientSummary, Customer, User
 
 
-def upsert_customer(session: Session, data: dict[str, Any]) -> None:
-    """Apply ``customer.upserted``: name, sales rep and parent of a customer."""
+def upsert_customer(session: Session, data: dict[str, Any], occurred_at: datetime | None = None) -> None:
+    """Apply ``customer.upserted``: name, sales rep and parent of a customer (an older event than the one already
+    applied is ignored: events may arrive out of order)."""
+    occurred_at = occurred_at or utcnow()
     customer = session.get(Customer, data["id"])
     if customer is None:
         customer = Customer(id=data["id"])
         session.add(customer)
+    elif customer.updated_at and customer.updated_at > occurred_at:
+        return
     customer.name = (data.get("name") or "")[:300]
     customer.sales_rep_id = data.get("sales_rep_id")
     customer.parent_customer_id = data.get("parent_customer_id")
     customer.active = bool(data.get("active", True))
-    customer.updated_at = utcnow()
+    customer.updated_at = occurred_at
 
 
-def deactivate_customer(session: Session, data: dict[str, Any]) -> None:
+def deactivate_customer(session: Session, data: dict[str, Any], occurred_at: datetime | None = None) -> None:
     """Apply ``customer.deactivated``: its figures stay, it is only marked inactive."""
+    occurred_at = occurred_at or utcnow()
     customer = session.get(Customer, data["id"])
-    if customer is not None:
+    if customer is not None and not (customer.updated_at and customer.updated_at > occurred_at):
         customer.active = False
-        customer.updated_at = utcnow()
+        customer.updated_at = occurred_at
 
 
 def upsert_user(session: Session, data: dict[str, Any]) -> None:

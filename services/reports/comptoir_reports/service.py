@@ -65,11 +65,11 @@ class ReportsService:
 
     @event_handler("crm_sync", "customer.upserted")
     def on_customer_upserted(self, event: Event) -> None:
-        directory.upsert_customer(self.db.session, event.data)
+        directory.upsert_customer(self.db.session, event.data, event.occurred_at)
 
     @event_handler("crm_sync", "customer.deactivated")
     def on_customer_deactivated(self, event: Event) -> None:
-        directory.deactivate_customer(self.db.session, event.data)
+        directory.deactivate_customer(self.db.session, event.data, event.occurred_at)
 
     @event_handler("auth", "user.created")
     def on_user_created(self, event: Event) -> None:

@@ -163,3 +163,22 @@ def test_only_admins_rebuild(session, projected):
         rebuild.request_rebuild(session, actor=actor_of(projected.g1))
     with pytest.raises(PermissionDenied):
         rebuild.rebuild_status(session, actor=actor_of(projected.c1))
+
+
+def test_an_older_customer_event_does_not_undo_a_newer_one(session, projected):
+    from datetime import UTC, datetime, timedelta
+
+    from comptoir_reports.models import Customer
+
+    ks = projected
+    newer = datetime.now(UTC) + timedelta(hours=2)
+    older = newer - timedelta(hours=1)
+    directory.upsert_customer(
+        session, {"id": ks.alpha, "name": "Alpha", "sales_rep_id": ks.sales_beta["id"]}, newer
+    )
+    directory.upsert_customer(
+        session, {"id": ks.alpha, "name": "Old", "sales_rep_id": ks.sales_alpha["id"]}, older
+    )
+    assert session.get(Customer, ks.alpha).sales_rep_id == ks.sales_beta["id"]
+    assert summary(session, ks, ks.sales_alpha)["created"] == 0
+    assert summary(session, ks, ks.sales_beta)["created"] == 5
