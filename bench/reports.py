@@ -218,6 +218,8 @@ def time_reports(base_url: str, token: str, scenarios: dict[str, dict], requests
                     started = time.perf_counter()
                     response = client.get(f"/api/v1/reports/{spec.key}", params=params)
                     elapsed = time.perf_counter() - started
+                    if response.status_code == 504 and attempt < 2:
+                        continue  # a cold cache right after loading a million rows; the timed requests must not fail
                     if response.status_code != 200:
                         raise RuntimeError(f"{spec.key}: {response.status_code} {response.text}")
                     if attempt >= 2:  # the first two warm the caches
@@ -236,7 +238,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=30)
-    parser.add_argument("--events", type=int, default=3000, help="events for the projection benchmarks")
+    parser.add_argument(
+        "--events", type=int, default=3000, help="events for the projection benchmarks (0: skip)"
+    )
     args = parser.parse_args()
 
     server_url = infra.postgres_server_url()
@@ -249,12 +253,14 @@ def main() -> None:
     system = None
     try:
         upgrade(service("reports").migrations_dir, url)
-        bench_projection_in_process(url, max(1, args.events // 6))
+        if args.events:
+            bench_projection_in_process(url, max(1, args.events // 6))
         system = SystemUnderTest(
             Path(tempfile.mkdtemp(prefix="comptoir-bench-")), amqp_uri, {"reports": url}, smtp.url
         )
         system.start(services=("reports",))
-        bench_projection_through_broker(system, url, max(1, args.events // 6))
+        if args.events:
+            bench_projection_through_broker(system, url, max(1, args.events // 6))
         engine = make_engine(url, pool_size=1)
         with engine.begin() as db:
             for table in ("ticket_assignees", "ticket_facts", "ticket_events", "dimension_values"):
@@ -263,6 +269,11 @@ def main() -> None:
 
         now = datetime.now(UTC)
         ids = generate_million(url, args.tickets, now)
+        # Warm the table and its indexes into memory, as a running service has them.
+        engine = make_engine(url, pool_size=1)
+        with engine.connect() as db:
+            db.execute(text("SELECT count(*), sum(resolution_seconds) FROM ticket_facts")).all()
+        engine.dispose()
         lifetime = timedelta(hours=2)
         admin = issue_token(
             {"id": str(uuid.uuid4()), "role": "admin", "name": "Bench"}, system.secret_key, lifetime, "api"
