@@ -65,7 +65,7 @@ def normalise_database_url(url: str) -> str:
 
 
 # Connections a process keeps open when idle. A PostgreSQL server allows 100 by default, shared by every instance of
-# every service: a burst opens more, up to ``pool_size`` in all, closed again once returned.
+# every service: a burst opens more (up to twice ``pool_size`` in all, as callers expect), closed once returned.
 IDLE_CONNECTIONS = 3
 
 
@@ -89,7 +89,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return create_engine(
         url,
         pool_size=min(pool_size, IDLE_CONNECTIONS),
-        max_overflow=max(0, pool_size - IDLE_CONNECTIONS),
+        max_overflow=2 * pool_size - min(pool_size, IDLE_CONNECTIONS),
         pool_pre_ping=True,
         pool_recycle=1800,
     )
