@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests need; later issues add dovecot-imapd and chromium.
-SYSTEM_PACKAGES ?= chromium
+SYSTEM_PACKAGES ?= chromium dovecot-imapd openssl
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: dev test install system-deps lint format bench clean

@@ -11,7 +11,7 @@ from comptoir_tickets.models import EmailIntake, Ticket
 from sqlalchemy import select
 
 
-def _wait_intake(system, message_key: str, timeout: float = 30.0) -> dict:
+def _wait_intake(system, message_key: str, timeout: float = 120.0) -> dict:
     engine = make_engine(system.database_urls["tickets"], pool_size=1)
     try:
         deadline = time.monotonic() + timeout
@@ -44,7 +44,7 @@ def test_dropped_eml_becomes_a_ticket_and_the_reply_to_the_ack_threads(system):
     )
     first = _wait_intake(system, message_id.strip("<>"))
     assert first["rule"] == "new_ticket"
-    ack = system.smtp.wait_for(lambda m: m["To"] == sender)
+    ack = system.smtp.wait_for(lambda m: m["To"] == sender, timeout=90)
     assert f"[#{first['number']}]" in ack["Subject"]
     assert ack["Auto-Submitted"] == "auto-generated"
 

@@ -110,7 +110,7 @@ class CapturingSmtpHandler:
             self._condition.wait_for(lambda: found() is not None, timeout=timeout)
             message = found()
         if message is None:
-            subjects = [str(m["Subject"]) for m in self.messages]
+            subjects = [str(m["Subject"]) for m in self.messages][-20:]
             raise AssertionError(f"no matching mail within {timeout}s; received: {subjects}")
         return message
 
@@ -186,3 +186,22 @@ def service_session_fixtures(service_name: str):
             yield session
 
     return engine_fixture, session_fixture
+
+
+@pytest.fixture(scope="session")
+def imap_server():
+    """A private dovecot-imapd (TLS and plain ports, maildir, static password), stopped after the run.
+
+    Its folder is outside pytest's (which only root may enter): dovecot reads mail as its own user."""
+    import tempfile
+    from pathlib import Path
+
+    from comptoir_testing.imap import DovecotServer
+
+    server = DovecotServer(Path(tempfile.mkdtemp(prefix="comptoir-dovecot-")))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        server.cleanup()

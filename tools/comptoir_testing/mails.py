@@ -37,7 +37,7 @@ def simple(
     import quopri
 
     headers = [
-        f"From: {sender}",
+        f"From: {_encode_address(sender)}",
         f"To: {to}",
         f"Subject: {_encode_subject(subject)}",
         f"Date: {format_datetime(date or datetime.now(UTC))}",
@@ -57,6 +57,16 @@ def simple(
         headers.append(f"{name}: {value}")
     encoded = quopri.encodestring(body.encode("utf-8")).decode("ascii")
     return ("\r\n".join(headers) + "\r\n\r\n" + encoded + "\r\n").encode("ascii")
+
+
+def _encode_address(value: str) -> str:
+    from email.utils import formataddr, parseaddr
+
+    try:
+        value.encode("ascii")
+        return value
+    except UnicodeEncodeError:
+        return formataddr(parseaddr(value), charset="utf-8")
 
 
 def _encode_subject(subject: str) -> str:

@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from comptoir_common import mailthread
@@ -24,8 +25,7 @@ from comptoir_common.db import utcnow
 from comptoir_common.events import Event, system_actor
 from comptoir_common.outbox import add_event
 from prometheus_client import Counter
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from comptoir_mail_ingest import directory, parsing
@@ -39,8 +39,9 @@ MAILS_FETCHED = Counter(
 )
 MAILS_PROCESSED = Counter("comptoir_mails_processed_total", "Mails processed", ["mailbox", "status"])
 
-LEASE_SECONDS = 120
-FETCH_LIMIT = 500
+# Mails stored per pass before processing starts: everything waiting, so that originals and replies delivered
+# together are ordered together (a reply never overtakes its original).
+FETCH_LIMIT = 20_000
 
 Ingest = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
@@ -82,34 +83,39 @@ class Pipeline:
         self.config = config
         self.ingest = ingest
 
-    # -- leases ---------------------------------------------------------------------------------------------
+    # -- one reader per mailbox ---------------------------------------------------------------------------------
 
-    def acquire_lease(self, mailbox: str, owner: str) -> bool:
-        """Take (or renew) the right to read ``mailbox`` for a while; False if another instance holds it."""
-        if self.session.get(MailboxLease, mailbox) is None:
-            try:
-                with self.session.begin_nested():
-                    self.session.add(MailboxLease(mailbox=mailbox, owner=None, until=utcnow()))
-            except IntegrityError:
-                pass
-        now = utcnow()
-        taken = self.session.execute(
-            update(MailboxLease)
-            .where(
-                MailboxLease.mailbox == mailbox,
-                (MailboxLease.until < now) | (MailboxLease.owner == owner) | MailboxLease.owner.is_(None),
-            )
-            .values(owner=owner, until=now + timedelta(seconds=LEASE_SECONDS))
-        ).rowcount
-        self.commit()
-        return taken == 1
-
-    def release_lease(self, mailbox: str, owner: str, error: str | None = None) -> None:
-        self.session.execute(
-            update(MailboxLease)
-            .where(MailboxLease.mailbox == mailbox, MailboxLease.owner == owner)
-            .values(owner=None, until=utcnow(), last_poll_at=utcnow(), last_error=error)
+    @contextmanager
+    def mailbox_lock(self, mailbox: str) -> Iterator[bool]:
+        """Whether this process may read ``mailbox`` now. On PostgreSQL: an advisory lock held on a connection of
+        its own for the pass, released at once if the process dies (the server closes the session)."""
+        engine = self.session.get_bind()
+        if engine.dialect.name != "postgresql":
+            yield True  # SQLite: a single local process (make dev)
+            return
+        key = int.from_bytes(
+            hashlib.sha256(f"comptoir-mailbox:{mailbox}".encode()).digest()[:8], "big", signed=True
         )
+        with engine.connect() as connection:
+            taken = bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            connection.commit()
+            try:
+                yield taken
+            finally:
+                if taken:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    connection.commit()
+
+    def record_poll(self, mailbox: str, error: str | None = None) -> None:
+        """When the mailbox was last read and the last error (shown to admins by ``mailbox_status``)."""
+        row = self.session.get(MailboxLease, mailbox)
+        if row is None:
+            row = MailboxLease(mailbox=mailbox)
+            self.session.add(row)
+        row.owner = None
+        row.until = utcnow()
+        row.last_poll_at = utcnow()
+        row.last_error = error
         self.commit()
 
     # -- step 1: store ----------------------------------------------------------------------------------------
@@ -146,14 +152,9 @@ class Pipeline:
                 f"(limite {self.config.max_message_bytes / 1048576:.0f} Mo)"
             )
             row.processed_at = utcnow()
-        try:
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:  # another reader stored it a moment ago
-            row = self.session.scalar(
-                select(RawMail).where(RawMail.mailbox == mailbox, RawMail.message_key == key)
-            )
-            return row, False
+        # No race to guard against: this process holds the mailbox's lock for the whole pass.
+        self.session.add(row)
+        self.session.flush()
         if row.status == "quarantined":
             self._quarantined_event(row)
         return row, True
@@ -170,6 +171,8 @@ class Pipeline:
         for item in fetched:
             row, created = self.store(name, item)
             stats.fetched += 1
+            if stats.fetched % 500 == 0:
+                self.commit()
             if not created:
                 stats.duplicates += 1
             MAILS_FETCHED.labels(name, "new" if created else "duplicate").inc()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from typing import Any
 
@@ -26,7 +24,6 @@ log = logging.getLogger(__name__)
 
 # When each mailbox was last read by this process (the timer ticks every second; mailboxes have their own pace).
 _last_poll: dict[str, float] = {}
-_OWNER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _require_admin(actor: dict) -> None:
@@ -75,34 +72,35 @@ class MailIngestService:
     def _poll(self, mailbox: dict[str, Any]) -> None:
         steps = self._pipeline()
         name = mailbox["name"]
-        if not steps.acquire_lease(name, _OWNER):
-            return
-        error = None
-        source = None
-        try:
-            source = open_source(mailbox, timeout=float(self.config["IMAP_TIMEOUT"]))
-            stats = steps.run(mailbox, source)
-            if stats.fetched or stats.done or stats.quarantined or stats.ignored:
-                log.info(
-                    "mailbox read",
-                    extra={
-                        "mailbox": name,
-                        "fetched": stats.fetched,
-                        "duplicates": stats.duplicates,
-                        "done": stats.done,
-                        "ignored": stats.ignored,
-                        "quarantined": stats.quarantined,
-                        "tickets_created": stats.tickets_created,
-                    },
-                )
-        except Exception as exc:  # noqa: BLE001 - one mailbox failing must not stop the others; retried next poll
-            self.db.rollback()
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            log.warning("mailbox %s could not be read: %s", name, error, exc_info=True)
-        finally:
-            if source is not None:
-                source.close()
-            steps.release_lease(name, _OWNER, error)
+        with steps.mailbox_lock(name) as mine:
+            if not mine:  # another instance is reading this mailbox now
+                return
+            error = None
+            source = None
+            try:
+                source = open_source(mailbox, timeout=float(self.config["IMAP_TIMEOUT"]))
+                stats = steps.run(mailbox, source)
+                if stats.fetched or stats.done or stats.quarantined or stats.ignored:
+                    log.info(
+                        "mailbox read",
+                        extra={
+                            "mailbox": name,
+                            "fetched": stats.fetched,
+                            "duplicates": stats.duplicates,
+                            "done": stats.done,
+                            "ignored": stats.ignored,
+                            "quarantined": stats.quarantined,
+                            "tickets_created": stats.tickets_created,
+                        },
+                    )
+            except Exception as exc:  # noqa: BLE001 - one mailbox failing must not stop the others; retried later
+                self.db.rollback()
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                log.warning("mailbox %s could not be read: %s", name, error, exc_info=True)
+            finally:
+                if source is not None:
+                    source.close()
+            steps.record_poll(name, error)
             record_pass("mailbox", name, error is None)  # alert ComptoirMailboxUnreadable
 
     # -- admin -------------------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ class MailboxConfig(BaseModel):
     # IMAP: after the commit, move the mail to this folder; without it, flag it with the $Comptoir keyword.
     processed_folder: str | None = None
     poll_seconds: float | None = None
+    # IMAP over TLS with a private CA (a PEM file); the system's trust store otherwise.
+    ca_file: str | None = None
 
     @field_validator("url")
     @classmethod

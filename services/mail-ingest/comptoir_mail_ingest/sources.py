@@ -12,6 +12,7 @@ import os
 import re
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ class FetchedMail:
 
 
 class MailSource(Protocol):
-    def fetch(self, limit: int) -> list[FetchedMail]: ...
+    def fetch(self, limit: int) -> Iterator[FetchedMail]: ...
 
     def done(self, ref: str) -> None: ...
 
@@ -49,23 +50,20 @@ class MaildirSource:
         parts = urlsplit(url)
         return cls(Path(unquote(parts.netloc + parts.path)))
 
-    def fetch(self, limit: int) -> list[FetchedMail]:
+    def fetch(self, limit: int) -> Iterator[FetchedMail]:
+        """The waiting mails, oldest first, one at a time (a large mailbox is never all in memory)."""
         entries = []
         with os.scandir(self.path / "new") as it:
             for entry in it:
                 if entry.is_file() and not entry.name.startswith("."):
                     entries.append((entry.stat().st_mtime_ns, entry.name))
         entries.sort()
-        fetched = []
         for mtime_ns, name in entries[:limit]:
             try:
                 raw = (self.path / "new" / name).read_bytes()
             except FileNotFoundError:  # taken by another reader meanwhile
                 continue
-            fetched.append(
-                FetchedMail(ref=name, raw=raw, arrived_at=datetime.fromtimestamp(mtime_ns / 1e9, UTC))
-            )
-        return fetched
+            yield FetchedMail(ref=name, raw=raw, arrived_at=datetime.fromtimestamp(mtime_ns / 1e9, UTC))
 
     def done(self, ref: str) -> None:
         source = self.path / "new" / ref
@@ -114,8 +112,12 @@ class ImapSource:
         status, _ = self.client.select(self._quote(folder))
         if status != "OK":
             raise imaplib.IMAP4.error(f"cannot select folder {folder!r}")
-        self.can_move = "MOVE" in self.client.capabilities
-        self.uidplus = "UIDPLUS" in self.client.capabilities
+        # The capabilities after login (imaplib keeps the ones announced before it, which omit MOVE and UIDPLUS).
+        status, data = self.client.capability()
+        capabilities = set((data[0] or b"").decode().upper().split()) if status == "OK" and data else set()
+        capabilities |= {c.upper() for c in self.client.capabilities}
+        self.can_move = "MOVE" in capabilities
+        self.uidplus = "UIDPLUS" in capabilities
 
     @classmethod
     def from_url(
@@ -140,20 +142,21 @@ class ImapSource:
 
     @staticmethod
     def _quote(name: str) -> str:
+        name = imap_utf7(name)
         return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    def fetch(self, limit: int) -> list[FetchedMail]:
+    def fetch(self, limit: int) -> Iterator[FetchedMail]:
         criteria = "UNDELETED" if self.processed_folder else f"UNDELETED UNKEYWORD {PROCESSED_KEYWORD}"
         status, data = self.client.uid("SEARCH", None, criteria)
         if status != "OK":
             raise imaplib.IMAP4.error(f"UID SEARCH failed: {data!r}")
         uids = sorted(int(uid) for uid in (data[0] or b"").split())[:limit]
-        fetched = []
         for start in range(0, len(uids), 50):
             chunk = uids[start : start + 50]
             status, data = self.client.uid("FETCH", ",".join(map(str, chunk)), "(INTERNALDATE BODY.PEEK[])")
             if status != "OK":
                 raise imaplib.IMAP4.error(f"UID FETCH failed: {data!r}")
+            fetched = []
             for item in data:
                 if not isinstance(item, tuple):
                     continue
@@ -169,8 +172,8 @@ class ImapSource:
                         # Internaldate2tuple gives local time.
                         arrived = datetime.fromtimestamp(time.mktime(parsed), UTC)
                 fetched.append(FetchedMail(ref=uid_match.group(1).decode(), raw=raw, arrived_at=arrived))
-        fetched.sort(key=lambda mail: int(mail.ref))
-        return fetched
+            fetched.sort(key=lambda mail: int(mail.ref))
+            yield from fetched
 
     def done(self, ref: str) -> None:
         if self.processed_folder:
@@ -198,8 +201,33 @@ class ImapSource:
             pass
 
 
+def imap_utf7(name: str) -> str:
+    """A folder name in IMAP's modified UTF-7 (RFC 3501 5.1.3): ``Traités`` → ``Trait&AOk-s``."""
+    import base64
+
+    out, pending = [], []
+
+    def flush() -> None:
+        if pending:
+            encoded = base64.b64encode("".join(pending).encode("utf-16-be")).decode().rstrip("=")
+            out.append("&" + encoded.replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return "".join(out)
+
+
 def open_source(mailbox: dict, timeout: float = 30.0) -> MailSource:
     url = mailbox["url"]
     if url.lower().startswith("maildir:"):
         return MaildirSource.from_url(url)
-    return ImapSource.from_url(url, processed_folder=mailbox.get("processed_folder"), timeout=timeout)
+    context = ssl.create_default_context(cafile=mailbox["ca_file"]) if mailbox.get("ca_file") else None
+    return ImapSource.from_url(
+        url, processed_folder=mailbox.get("processed_folder"), timeout=timeout, ssl_context=context
+    )

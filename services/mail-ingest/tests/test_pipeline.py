@@ -367,3 +367,28 @@ def test_crash_between_tickets_commit_and_our_commit_loses_and_doubles_nothing(h
             select(func.count()).select_from(Ticket).where(Ticket.requester_email == sender)
         )
     assert count == 5
+
+
+def test_failed_notification_is_recorded_on_its_ticket_as_an_internal_note(harness):
+    from comptoir_tickets import email_intake
+
+    h = harness()
+    h.drop(mails.simple(sender=_sender("nadia"), subject="Adresse fausse"))
+    h.run()
+    ticket_id = h.rows()[0].ticket_id
+    data = {
+        "ticket_id": ticket_id,
+        "kind": "ticket_reply",
+        "recipient": "nadia@x.example",
+        "subject": "Re: x",
+        "reason": "550 5.1.1 User unknown",
+        "permanent": True,
+        "source": "smtp",
+        "mail_id": str(uuid.uuid4()),
+    }
+    with session_scope(h.tickets_factory) as session:
+        note = email_intake.record_notification_failure(session, data)
+        assert note is not None and note.internal
+        assert email_intake.record_notification_failure(session, data | {"source": "bounce"}) is None
+    body, internal, _ = _ticket(h, ticket_id)["messages"][-1]
+    assert internal and "nadia@x.example" in body and "550 5.1.1" in body

@@ -51,3 +51,45 @@ class OutboxMessage(OutboxMixin, Base):
 
 class ProcessedEvent(InboxMixin, Base):
     pass
+
+
+class StaffMember(Base):
+    """Read model of accounts (from ``auth.events``): who is staff, their address, their name."""
+
+    __tablename__ = "people"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20), default="client")
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Preference(Base):
+    """A staff member's choice for one kind of staff notification (absent = on)."""
+
+    __tablename__ = "preferences"
+
+    user_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class FlaggedAddress(Base):
+    """An address that bounced for good (a permanent failure): shown to staff next to the ticket's requester."""
+
+    __tablename__ = "flagged_addresses"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    failures: Mapped[int] = mapped_column(default=1)
+    flagged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThreadReference(Base):
+    """The Message-ID of the client's last mail on a ticket: our next mail answers it, so it threads for them."""
+
+    __tablename__ = "thread_references"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    last_inbound_message_id: Mapped[str | None] = mapped_column(String(400), default=None)

@@ -17,6 +17,10 @@ class NotifierSettings(ServiceSettings):
     support_address: str = "support@comptoir.local"
     smtp_timeout: float = 20.0
     max_attempts: int = 12
+    # Folder of templates that override the packaged ones, file by file (admins adjust wording there).
+    templates_dir: str | None = None
+    # Automatic answers (acknowledgements) per recipient and hour, even when loop detection fails.
+    ack_limit_per_hour: int = 5
 
     def nameko_config(self) -> dict:
         return super().nameko_config() | {
@@ -27,4 +31,7 @@ class NotifierSettings(ServiceSettings):
             "MAIL_DOMAIN": self.mail_domain,
             "SMTP_TIMEOUT": self.smtp_timeout,
             "MAX_ATTEMPTS": self.max_attempts,
+            "TEMPLATES_DIR": self.templates_dir or "",
+            "ACK_LIMIT_PER_HOUR": self.ack_limit_per_hour,
+            "THREAD_SECRET": self.resolved_secret_key(),
         }

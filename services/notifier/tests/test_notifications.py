@@ -48,7 +48,9 @@ def test_acknowledgement_is_french_and_threads(session):
     assert "&lt;b&gt;depuis&lt;/b&gt;" in mail.body_html  # the client's text is escaped in HTML
     assert f"https://support.example/tickets/{event.data['id']}" in mail.body_html
     assert mail.headers["Auto-Submitted"] == "auto-generated"
-    assert mail.headers["References"] == f"<ticket.{event.data['id']}@support.example>"
+    root = notifications.thread_root_id(CONTEXT, event.data["id"])
+    assert mail.headers["References"] == root and mail.headers["In-Reply-To"] == root
+    assert root.startswith("<t.") and root.endswith("@support.example>")
 
 
 def test_same_event_twice_queues_one_mail(session):
@@ -123,6 +125,7 @@ def test_service_handles_a_redelivered_event_once(session, smtp_server):
         "SMTP_TIMEOUT": 5,
         "FROM_ADDRESS": "support@support.example",
         "MAX_ATTEMPTS": 3,
+        "THREAD_SECRET": "test-secret",
     }
     service = worker_factory(NotifierService, db=database, config=config)
     envelope = ticket_created("redelivered@client.example").to_envelope()

@@ -461,3 +461,32 @@ def move_email_message(
         ),
     )
     return intake_to_dict(intake)
+
+
+def record_notification_failure(session: Session, data: dict[str, Any]) -> Message | None:
+    """``notification.failed`` from the notifier: an internal note on the ticket says which mail did not reach whom
+    (a bounce is already on the ticket as the bounce mail itself, so only SMTP refusals add a note)."""
+    ticket = session.get(Ticket, data.get("ticket_id")) if data.get("ticket_id") else None
+    if ticket is None or data.get("source") == "bounce":
+        return None
+    now = utcnow()
+    author = {"id": None, "name": "Notifications", "role": None, "email": None}
+    body = (
+        f"L'e-mail « {data.get('subject') or data.get('kind')} » envoyé à {data.get('recipient')} n'a pas pu être "
+        f"remis{' (échec définitif)' if data.get('permanent') else ''} : {data.get('reason') or 'raison inconnue'}"
+    )
+    message = tickets._new_message(session, ticket, author, body, internal=True, source="email", now=now)
+    tickets._history(
+        session, ticket, None, "notification_failed", new=data.get("recipient"), internal=True, at=now
+    )
+    session.flush()
+    add_event(
+        session,
+        OutboxMessage,
+        Event(
+            type="ticket.message_added",
+            actor=system_actor("notifier"),
+            data={"ticket": tickets.snapshot(ticket), "message": tickets.message_to_dict(message)},
+        ),
+    )
+    return message

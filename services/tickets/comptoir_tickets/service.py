@@ -257,6 +257,10 @@ class TicketsService:
     def email_messages(self, actor: dict, ticket_id: str) -> list:
         return email_intake.email_messages(self.db.session, actor=actor, ticket_id=ticket_id)
 
+    @event_handler("notifier", "notification.failed")
+    def on_notification_failed(self, event: Event) -> None:
+        email_intake.record_notification_failure(self.db.session, event.data)
+
     @rpc
     def move_email_message(self, actor: dict, message_id: str, target_ticket_id: str) -> dict:
         return email_intake.move_email_message(
