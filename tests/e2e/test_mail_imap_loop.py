@@ -156,6 +156,20 @@ def test_client_mail_ack_reply_staff_replies_all_thread(system, imap_server, ima
         lambda m: m["To"] == client and "9 h" in m.get_body(("plain",)).get_content(), timeout=90
     )
 
+    # Staff see why each mail went to the ticket; the client may not; admins see the set-aside mails.
+    with system.client() as http:
+        headers = system.login(http, agent_email, agent["password"])
+        emails = http.get(f"/api/v1/tickets/{key_ticket}/emails", headers=headers)
+        assert emails.status_code == 200, emails.text
+        assert [e["rule"] for e in emails.json()] == ["new_ticket", "message_id", "message_id"]
+        assert all(e["reason"] for e in emails.json())
+        sent = http.get(f"/api/v1/tickets/{key_ticket}/notifications", headers=headers).json()
+        assert {m["kind"] for m in sent} >= {"ticket_created", "ticket_reply"}
+        assert http.get("/api/v1/mail/set-aside", headers=headers).status_code == 403
+        prefs = http.put(
+            "/api/v1/me/notifications", json={"preferences": {"staff_assigned": False}}, headers=headers
+        )
+        assert prefs.status_code == 200 and prefs.json()["staff_assigned"]["enabled"] is False
     time.sleep(1.0)
     assert not any(
         "client difficile" in m.get_body(("plain",)).get_content()

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from comptoir_gateway.api.routes import auth, customers, events, reports, ticket_config, tickets, wiki
+from comptoir_gateway.api.routes import auth, customers, events, mail, reports, ticket_config, tickets, wiki
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -13,3 +13,4 @@ api_router.include_router(events.router)
 api_router.include_router(wiki.router)
 api_router.include_router(reports.router)
 api_router.include_router(customers.router)
+api_router.include_router(mail.router)

@@ -16,11 +16,8 @@ from comptoir_mail_ingest.models import ContactAddress, KnownUser
 STAFF_ROLES = frozenset({"admin", "agent", "sales"})
 
 
-def identify(session: Session, email: str, name: str = "") -> dict[str, Any]:
-    email = (email or "").strip().lower()
-    user = session.scalar(
-        select(KnownUser).where(KnownUser.email == email, KnownUser.active.is_(True)).limit(1)
-    )
+def describe(email: str, name: str, user: KnownUser | None, contact: ContactAddress | None) -> dict[str, Any]:
+    """The sender as the tickets service takes it, from what the read models know of ``email``."""
     if user is not None:
         return {
             "kind": "staff" if user.role in STAFF_ROLES else "user",
@@ -30,7 +27,6 @@ def identify(session: Session, email: str, name: str = "") -> dict[str, Any]:
             "role": user.role,
             "customer_id": user.customer_id,
         }
-    contact = session.scalar(select(ContactAddress).where(ContactAddress.email == email).limit(1))
     if contact is not None:
         return {
             "kind": "contact",
@@ -41,6 +37,32 @@ def identify(session: Session, email: str, name: str = "") -> dict[str, Any]:
             "customer_id": contact.customer_id,
         }
     return {"kind": "unknown", "email": email, "name": name, "role": "unknown", "customer_id": None}
+
+
+def lookup(session: Session, emails: set[str]) -> tuple[dict[str, KnownUser], dict[str, ContactAddress]]:
+    """Accounts and contacts of many addresses in two queries (a batch of mail at once)."""
+    emails = {(email or "").strip().lower() for email in emails if email}
+    if not emails:
+        return {}, {}
+    users: dict[str, KnownUser] = {}
+    for user in session.scalars(
+        select(KnownUser)
+        .where(KnownUser.email.in_(emails), KnownUser.active.is_(True))
+        .order_by(KnownUser.id)
+    ):
+        users.setdefault(user.email, user)
+    contacts: dict[str, ContactAddress] = {}
+    for contact in session.scalars(
+        select(ContactAddress).where(ContactAddress.email.in_(emails)).order_by(ContactAddress.contact_id)
+    ):
+        contacts.setdefault(contact.email, contact)
+    return users, contacts
+
+
+def identify(session: Session, email: str, name: str = "") -> dict[str, Any]:
+    email = (email or "").strip().lower()
+    users, contacts = lookup(session, {email})
+    return describe(email, name, users.get(email), contacts.get(email))
 
 
 def apply_user_event(session: Session, data: dict[str, Any]) -> None:

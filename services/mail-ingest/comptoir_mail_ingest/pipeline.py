@@ -226,6 +226,12 @@ class Pipeline:
                 else:
                     batch.append((row, prepared))
             if batch:
+                users, contacts = directory.lookup(
+                    self.session, {mail["sender"]["email"] for _, mail in batch}
+                )
+                for _, mail in batch:
+                    email, name = mail["sender"]["email"], mail["sender"]["name"]
+                    mail["sender"] = directory.describe(email, name, users.get(email), contacts.get(email))
                 # Raises when the tickets service is unreachable: the rows stay pending, the pass ends, nothing
                 # is acked on the server, and the next pass tries again.
                 results = self.ingest([mail for _, mail in batch])
@@ -372,7 +378,6 @@ class Pipeline:
                     "inline": attachment.inline,
                 }
             )
-        sender = directory.identify(self.session, parsed.from_email, parsed.from_name)
         row.sender = parsed.from_email
         row.subject = parsed.subject[:500] or None
         return {
@@ -383,7 +388,8 @@ class Pipeline:
             "references": parsed.references,
             "candidates": candidates,
             "subject_numbers": mailthread.subject_numbers(parsed.subject),
-            "sender": sender,
+            # Filled for the whole batch at once by process_pending (directory.lookup).
+            "sender": {"email": parsed.from_email, "name": parsed.from_name},
             "subject": parsed.subject,
             "title": parsing.clean_title(parsed.subject),
             "text": text,

@@ -16,6 +16,7 @@ reopens it and never opens a ticket.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from comptoir_common.db import utcnow
@@ -27,6 +28,8 @@ from sqlalchemy.orm import Session
 
 from comptoir_tickets import configuration, policy, tickets
 from comptoir_tickets.models import Attachment, Customer, EmailIntake, Message, OutboxMessage, Status, Ticket
+
+log = logging.getLogger(__name__)
 
 MAX_TITLE = tickets.MAX_TITLE_LENGTH
 MAX_BODY = tickets.MAX_MESSAGE_LENGTH
@@ -197,7 +200,55 @@ def _reopen(session: Session, ticket: Ticket, author: dict[str, Any], now) -> li
     ]
 
 
-def ingest_email(session: Session, *, mail: dict[str, Any]) -> dict[str, Any]:
+class BatchCache:
+    """What every mail of a batch needs and does not change within it: defaults, calendar, known keys."""
+
+    def __init__(self, session: Session, mails: list[dict[str, Any]] | None = None):
+        self.session = session
+        self._status = self._priority = self._calendar = None
+        self.intakes: dict[tuple[str, str], EmailIntake] | None = None
+        keys = [(m.get("mailbox") or "", m.get("message_key") or "") for m in mails or []]
+        if keys:
+            self.intakes = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                rows = session.scalars(
+                    select(EmailIntake).where(EmailIntake.message_key.in_({key for _, key in chunk}))
+                )
+                for row in rows:
+                    self.intakes[(row.mailbox, row.message_key)] = row
+
+    @property
+    def status(self) -> Status:
+        if self._status is None:
+            self._status = configuration.default_status(self.session)
+        return self._status
+
+    @property
+    def priority(self):
+        if self._priority is None:
+            self._priority = configuration.default_priority(self.session)
+        return self._priority
+
+    @property
+    def calendar(self):
+        if self._calendar is None:
+            self._calendar = configuration.calendar(self.session)
+        return self._calendar
+
+    def existing(self, mailbox: str, message_key: str) -> EmailIntake | None:
+        if self.intakes is None:
+            return self.session.scalar(
+                select(EmailIntake).where(
+                    EmailIntake.mailbox == mailbox, EmailIntake.message_key == message_key
+                )
+            )
+        return self.intakes.get((mailbox, message_key))
+
+
+def ingest_email(
+    session: Session, *, mail: dict[str, Any], cache: BatchCache | None = None
+) -> dict[str, Any]:
     """Take in one parsed mail (see ``docs/email.md`` for the fields); returns
     ``{ticket_id, message_id, created, rule, reason, outcome}`` — ``outcome`` is ``created``, ``added``,
     ``duplicate`` or ``ignored`` (automatic mail that threads to no ticket). The caller commits."""
@@ -205,9 +256,8 @@ def ingest_email(session: Session, *, mail: dict[str, Any]) -> dict[str, Any]:
     message_key = (mail.get("message_key") or "").strip()
     if not mailbox or not message_key:
         raise InvalidInput("Boîte aux lettres et identifiant du message obligatoires.")
-    existing = session.scalar(
-        select(EmailIntake).where(EmailIntake.mailbox == mailbox, EmailIntake.message_key == message_key)
-    )
+    cache = cache or BatchCache(session)
+    existing = cache.existing(mailbox, message_key)
     if existing is not None:
         return _result(existing, "duplicate")
 
@@ -242,8 +292,8 @@ def ingest_email(session: Session, *, mail: dict[str, Any]) -> dict[str, Any]:
     if created:
         customer_id = sender.get("customer_id") or None
         customer = session.get(Customer, customer_id) if customer_id else None
-        status = configuration.default_status(session)
-        priority = configuration.default_priority(session)
+        status = cache.status
+        priority = cache.priority
         ticket = Ticket(
             number=tickets.next_ticket_number(session),
             title=_title(mail),
@@ -274,7 +324,7 @@ def ingest_email(session: Session, *, mail: dict[str, Any]) -> dict[str, Any]:
         )
         session.add(ticket)
         session.flush()
-        tickets._start_clock(ticket, configuration.calendar(session), now)
+        tickets._start_clock(ticket, cache.calendar, now)
         tickets._adjust_count(session, ticket.customer_id, ticket.status_category, +1)
         tickets._history(session, ticket, author, "created", new=ticket.title, at=now)
     message = tickets._new_message(
@@ -321,6 +371,8 @@ def ingest_email(session: Session, *, mail: dict[str, Any]) -> dict[str, Any]:
     )
     session.add(intake)
     session.flush()
+    if cache.intakes is not None:
+        cache.intakes[(mailbox, message_key)] = intake
     actor = _event_actor(author)
     snapshot = tickets.snapshot(ticket)
     message_data = tickets.message_to_dict(message) | {
@@ -358,12 +410,20 @@ def _result(intake: EmailIntake, outcome: str) -> dict[str, Any]:
 
 
 def ingest_emails(session: Session, *, mails: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Take in a batch in order, each in its own savepoint: one bad mail is reported, the others still go in."""
+    """Take in a batch in order. The whole batch goes in one savepoint; if a mail fails, the batch is taken in again
+    mail by mail, each in its own savepoint, so that the bad one is reported and the others still go in."""
+    try:
+        with session.begin_nested():
+            cache = BatchCache(session, mails)
+            return [ingest_email(session, mail=mail, cache=cache) for mail in mails]
+    except Exception:  # noqa: BLE001 - redone one by one below, where each failure is reported
+        log.info("a mail of the batch failed; taking the batch in one by one")
     results = []
+    cache = BatchCache(session)
     for mail in mails:
         try:
             with session.begin_nested():
-                results.append(ingest_email(session, mail=mail))
+                results.append(ingest_email(session, mail=mail, cache=cache))
         except InvalidInput as exc:
             results.append({"outcome": "error", "reason": exc.message})
         except Exception as exc:  # noqa: BLE001 - reported back per mail; the mail is quarantined by the caller
