@@ -193,7 +193,8 @@ def on_ticket_created(session: Session, event: Event, mail_context: MailContext)
     requester = ticket.get("requester") or {}
     automatic = ((message.get("email") or {}).get("automatic")) or None
     if requester.get("email") and not automatic:
-        if _ack_allowed(session, requester["email"], mail_context):
+        # The rate limit guards against loops with other robots: it applies to tickets opened by mail only.
+        if ticket.get("source") != "email" or _ack_allowed(session, requester["email"], mail_context):
             mail = queue_mail(
                 session,
                 event=event,
