@@ -41,6 +41,7 @@ format: install
 bench: install
 	$(BIN)/python bench/create_tickets.py
 	$(BIN)/python bench/wiki.py
+	$(BIN)/python bench/crm_sync_filemaker.py
 
 clean:
 	rm -rf var .pytest_cache

@@ -21,6 +21,7 @@ from comptoir_gateway.api import api_router
 from comptoir_gateway.live import LiveHub
 from comptoir_gateway.rpc import Services
 from comptoir_gateway.settings import GatewaySettings
+from comptoir_gateway.web.customers import router as customers_page_router
 from comptoir_gateway.web.events import router as events_page_router
 from comptoir_gateway.web.rendering import render_page
 from comptoir_gateway.web.reports import router as reports_page_router
@@ -92,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
     app.include_router(api_router)
     app.include_router(web_router)
     app.include_router(events_page_router)
+    app.include_router(customers_page_router)
     app.include_router(wiki_web_router)
     app.include_router(reports_page_router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")

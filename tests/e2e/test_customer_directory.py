@@ -184,3 +184,69 @@ def test_a_filemaker_change_reaches_the_directory_within_seconds(system):
         connection.close()
         system.stop_process(instance)
         fake.stop()
+
+
+QUADRA_EXPORT = (
+    "\r\n".join(
+        [
+            "C411LUMIECafé Lumière                  LUMIERE" + " " * 52 + "41100000" + " " * 111 + "C",
+            "M411LUMIEVE000281126" + " " * 20 + "Facture 1" + " " * 11 + "D+000000012000",
+            "C401FOURNFournisseur                   " + " " * 7 + " " * 52 + "40100000" + " " * 111 + "F",
+        ]
+    )
+    + "\r\n"
+).encode("cp1252")
+
+
+def test_admin_pages_and_quadra_upload_per_role(system):
+    people = _people(system)
+    with system.client() as http:
+        h = {role: system.login(http, p["email"], p["password"]) for role, p in people.items()}
+        assert http.get("/admin/customers", headers=h["client"]).status_code == 403
+        assert http.get("/admin/customers/sync", headers=h["agent"]).status_code == 403
+        assert http.get("/admin/customers", headers=h["sales"]).status_code == 200
+        page = http.get("/admin/customers/sync", headers=h["admin"])
+        assert page.status_code == 200 and "Quadra" in page.text
+        csrf = http.cookies.get("comptoir_csrf")
+        assert csrf
+
+        def upload(headers):
+            return http.post(
+                "/admin/customers/import/quadra",
+                headers=headers,
+                data={"csrf_token": csrf},
+                files={"file": ("export.txt", QUADRA_EXPORT, "text/plain")},
+            )
+
+        assert upload(h["agent"]).status_code == 403
+        first = upload(h["admin"])
+        assert first.status_code == 200 and "1 créés" in first.text, first.text[-2000:]
+        second = upload(h["admin"])
+        assert "0 créés, 0 mis à jour, 1 inchangés" in second.text
+        bad = http.post(
+            "/admin/customers/import/quadra",
+            headers=h["admin"],
+            data={"csrf_token": csrf},
+            files={"file": ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00", "image/png")},
+        )
+        assert bad.status_code == 422 and "pas un export Quadra" in bad.text
+
+        listing = http.get(
+            "/admin/customers", params={"q": "lumiere", "source": "quadra"}, headers=h["admin"]
+        )
+        assert "Café Lumière" in listing.text
+        created = http.post(
+            "/admin/customers/new",
+            headers=h["admin"],
+            data={
+                "csrf_token": csrf,
+                "name": "Atelier Vélo",
+                "contacts": "Paul Roue ; paul@atelier-velo.fr ; ; Gérant",
+            },
+            follow_redirects=False,
+        )
+        assert created.status_code == 303
+        customer_page = http.get(created.headers["location"], headers=h["admin"])
+        assert customer_page.status_code == 200 and "paul@atelier-velo.fr" in customer_page.text
+        refused = http.post("/admin/customers/new", headers=h["admin"], data={"csrf_token": csrf, "name": ""})
+        assert refused.status_code == 422 and "obligatoire" in refused.text

@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     revision = commands.add_parser("makemigration", help="autogenerate a migration for a service")
     revision.add_argument("service")
     revision.add_argument("-m", "--message", required=True)
+    importer = commands.add_parser("import", help="import data from other systems")
+    import_kinds = importer.add_subparsers(dest="kind", required=True)
+    quadra_import = import_kinds.add_parser(
+        "quadra", help="a Quadra export (ASCII, or mdb-export CSV of Comptes) into the customer directory"
+    )
+    quadra_import.add_argument("file", type=Path)
     catcher = commands.add_parser("mailcatcher", help="a local SMTP server keeping mails as .eml files")
     catcher.add_argument("--dir", type=Path, default=Path("var/mail"))
     catcher.add_argument("--port", type=int, default=2525)
@@ -92,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             make_revision(info.migrations_dir, f"sqlite:///{scratch}/scratch.db", args.message)
         return 0
+    if args.command == "import" and args.kind == "quadra":
+        from comptoir_dev.quadra_import import run as import_quadra
+
+        return import_quadra(args.file)
     if args.command == "mailcatcher":
         import logging
 

@@ -12,7 +12,7 @@ from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from comptoir_crm_sync import directory, sync
+from comptoir_crm_sync import directory, quadra, sync
 from comptoir_crm_sync.models import OutboxMessage, ProcessedEvent
 from comptoir_crm_sync.settings import CrmSyncSettings
 
@@ -147,6 +147,19 @@ class CrmSyncService:
     @rpc
     def list_sales_reps(self, actor: dict) -> list:
         return directory.list_sales_reps(self.db.session, actor=actor)
+
+    # ---- Quadra
+
+    @rpc
+    def import_quadra(self, actor: dict, blob_key: str, filename: str = "") -> dict:
+        """Import an uploaded export (the gateway put it in the blob store); the summary of what changed."""
+        return quadra.import_blob(
+            self.db.session,
+            actor=actor,
+            blob_key=blob_key,
+            filename=filename,
+            settings=self.filemaker.settings,
+        )
 
     # ---- the users read model (auth's events)
 

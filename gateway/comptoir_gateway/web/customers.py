@@ -1,0 +1,344 @@
+"""The customer directory's pages (French): list, customer page, manual customer form, sync status, Quadra upload.
+
+The crm_sync service decides who may see or change what; these routes only render its answers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+
+from comptoir_gateway.rpc import ServicesDep
+from comptoir_gateway.security import csrf_valid
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+
+router = APIRouter(prefix="/admin/customers", include_in_schema=False)
+
+PAGE_SIZE = 50
+MAX_UPLOAD = 50 * 1024 * 1024
+SOURCE_LABELS = {"filemaker": "FileMaker", "quadra": "Quadra", "manual": "Saisi à la main"}
+
+
+def _message(exc: HTTPException) -> str:
+    return exc.detail if isinstance(exc.detail, str) else exc.detail.get("message", "Demande refusée.")
+
+
+@router.get("")
+async def customers_page(
+    request: Request,
+    services: ServicesDep,
+    q: str = "",
+    source: str = "",
+    active: str = "1",
+    sales_rep_id: str = "",
+    page: int = 1,
+) -> Response:
+    actor = require_actor(request)
+    page = max(1, page)
+    filters = {
+        "search": q.strip()[:200] or None,
+        "source": source if source in SOURCE_LABELS else None,
+        "active": {"1": True, "0": False}.get(active),
+        "sales_rep_id": sales_rep_id[:36] or None,
+    }
+    result = await services.call(
+        "crm_sync", "list_customers", actor=actor, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, **filters
+    )
+    reps = await services.call("crm_sync", "list_sales_reps", actor=actor)
+    query = {"q": q, "source": source, "active": active, "sales_rep_id": sales_rep_id}
+    pages = max(1, (result["total"] + PAGE_SIZE - 1) // PAGE_SIZE)
+    return render_page(
+        request,
+        "customers.html",
+        {
+            "result": result,
+            "reps": reps,
+            "query": query,
+            "page": page,
+            "pages": pages,
+            "prev_url": f"?{urlencode(query | {'page': page - 1})}" if page > 1 else None,
+            "next_url": f"?{urlencode(query | {'page': page + 1})}" if page < pages else None,
+            "SOURCE_LABELS": SOURCE_LABELS,
+        },
+    )
+
+
+def _form_payload(
+    name: str,
+    account_number: str,
+    phone: str,
+    street: str,
+    postal_code: str,
+    city: str,
+    domains: str,
+    contacts: str,
+) -> dict[str, Any]:
+    """The manual customer form: contacts one a line, ``Nom ; email[, email] ; téléphone ; fonction``."""
+    parsed_contacts = []
+    for line in contacts.splitlines():
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split(";")] + ["", "", "", ""]
+        parsed_contacts.append(
+            {
+                "name": parts[0],
+                "emails": [e for e in parts[1].replace(",", " ").split() if e],
+                "phone": parts[2] or None,
+                "role": parts[3] or None,
+            }
+        )
+    address = {"street": street, "postal_code": postal_code, "city": city}
+    return {
+        "name": name,
+        "account_number": account_number or None,
+        "phone": phone or None,
+        "addresses": [address] if any(address.values()) else [],
+        "email_domains": [d for d in domains.replace(",", " ").split() if d],
+        "contacts": parsed_contacts,
+    }
+
+
+def _form_from_customer(customer: dict[str, Any]) -> dict[str, str]:
+    address = (customer.get("addresses") or [{}])[0]
+    return {
+        "name": customer["name"],
+        "account_number": customer.get("account_number") or "",
+        "phone": customer.get("phone") or "",
+        "street": address.get("street", ""),
+        "postal_code": address.get("postal_code", ""),
+        "city": address.get("city", ""),
+        "domains": ", ".join(customer.get("email_domains") or []),
+        "contacts": "\n".join(
+            " ; ".join([c["name"], ", ".join(c["emails"]), c.get("phone") or "", c.get("role") or ""]).rstrip(
+                " ;"
+            )
+            for c in customer.get("contacts") or []
+        ),
+    }
+
+
+FormField = Annotated[str, Form()]
+
+
+@router.get("/new")
+async def new_customer_page(request: Request) -> Response:
+    require_actor(request)
+    return render_page(request, "customer_form.html", {"form": {}, "customer": None})
+
+
+@router.post("/new")
+async def new_customer_submit(
+    request: Request,
+    services: ServicesDep,
+    name: FormField = "",
+    account_number: FormField = "",
+    phone: FormField = "",
+    street: FormField = "",
+    postal_code: FormField = "",
+    city: FormField = "",
+    domains: FormField = "",
+    contacts: FormField = "",
+    csrf_token: FormField = "",
+) -> Response:
+    actor = require_actor(request)
+    form = {
+        "name": name,
+        "account_number": account_number,
+        "phone": phone,
+        "street": street,
+        "postal_code": postal_code,
+        "city": city,
+        "domains": domains,
+        "contacts": contacts,
+    }
+    if not csrf_valid(request, csrf_token):
+        return render_page(
+            request, "customer_form.html", {"form": form, "error": CSRF_MESSAGE}, status_code=400
+        )
+    try:
+        customer = await services.call(
+            "crm_sync", "create_customer", actor=actor, customer=_form_payload(**form)
+        )
+    except HTTPException as exc:
+        if exc.status_code >= 500:
+            raise
+        return render_page(
+            request, "customer_form.html", {"form": form, "error": _message(exc)}, status_code=exc.status_code
+        )
+    return RedirectResponse(f"/admin/customers/{customer['id']}?saved=1", status_code=303)
+
+
+@router.get("/sync")
+async def sync_page(request: Request, services: ServicesDep, done: str = "") -> Response:
+    actor = require_actor(request)
+    status = await services.call("crm_sync", "sync_status", actor=actor)
+    return render_page(request, "customers_sync.html", {"status": status, "done": done})
+
+
+@router.post("/sync")
+async def sync_request(
+    request: Request, services: ServicesDep, full: FormField = "", csrf_token: FormField = ""
+) -> Response:
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        raise HTTPException(400, CSRF_MESSAGE)
+    await services.call("crm_sync", "request_sync", actor=actor, full=full == "1")
+    return RedirectResponse("/admin/customers/sync?done=sync", status_code=303)
+
+
+@router.post("/import/quadra")
+async def quadra_upload(
+    request: Request,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File()],
+    csrf_token: FormField = "",
+) -> Response:
+    """The export goes to the blob store (large bytes never travel over AMQP); crm_sync checks it by content."""
+    from comptoir_common.blobs import BlobTooLarge, DirectoryBlobStore
+
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        raise HTTPException(400, CSRF_MESSAGE)
+    status = await services.call(
+        "crm_sync", "sync_status", actor=actor
+    )  # admins only, before storing anything
+    store = DirectoryBlobStore(request.app.state.settings.blob_root)
+    try:
+        blob = store.put_stream(file.file, max_size=MAX_UPLOAD)
+    except BlobTooLarge:
+        return render_page(
+            request,
+            "customers_sync.html",
+            {"status": status, "error": "Fichier trop volumineux (50 Mo au plus)."},
+            status_code=413,
+        )
+    try:
+        report = await services.call(
+            "crm_sync", "import_quadra", actor=actor, blob_key=blob.key, filename=(file.filename or "")[:200]
+        )
+    except HTTPException as exc:
+        if exc.status_code >= 500:
+            raise
+        return render_page(
+            request,
+            "customers_sync.html",
+            {"status": status, "error": _message(exc)},
+            status_code=exc.status_code,
+        )
+    status = await services.call("crm_sync", "sync_status", actor=actor)
+    return render_page(request, "customers_sync.html", {"status": status, "report": report})
+
+
+@router.get("/{customer_id}")
+async def customer_page(
+    request: Request, customer_id: str, services: ServicesDep, saved: int = 0
+) -> Response:
+    actor = require_actor(request)
+    customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
+    reps = await services.call("crm_sync", "list_sales_reps", actor=actor) if customer["manageable"] else []
+    return render_page(
+        request,
+        "customer.html",
+        {"customer": customer, "reps": reps, "saved": bool(saved), "SOURCE_LABELS": SOURCE_LABELS},
+    )
+
+
+@router.get("/{customer_id}/edit")
+async def edit_customer_page(request: Request, customer_id: str, services: ServicesDep) -> Response:
+    actor = require_actor(request)
+    customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
+    if not customer["editable"]:
+        raise HTTPException(409, "Ce client vient d'une synchronisation : modifiez-le dans sa source.")
+    return render_page(
+        request, "customer_form.html", {"form": _form_from_customer(customer), "customer": customer}
+    )
+
+
+@router.post("/{customer_id}/edit")
+async def edit_customer_submit(
+    request: Request,
+    customer_id: str,
+    services: ServicesDep,
+    name: FormField = "",
+    account_number: FormField = "",
+    phone: FormField = "",
+    street: FormField = "",
+    postal_code: FormField = "",
+    city: FormField = "",
+    domains: FormField = "",
+    contacts: FormField = "",
+    csrf_token: FormField = "",
+) -> Response:
+    actor = require_actor(request)
+    form = {
+        "name": name,
+        "account_number": account_number,
+        "phone": phone,
+        "street": street,
+        "postal_code": postal_code,
+        "city": city,
+        "domains": domains,
+        "contacts": contacts,
+    }
+    customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
+    context = {"form": form, "customer": customer}
+    if not csrf_valid(request, csrf_token):
+        return render_page(request, "customer_form.html", context | {"error": CSRF_MESSAGE}, status_code=400)
+    payload = _form_payload(**form)
+    # Keep existing contacts (their ids) when the same person is still listed.
+    by_email = {e: c["id"] for c in customer.get("contacts") or [] for e in c["emails"]}
+    for contact in payload["contacts"]:
+        contact["id"] = next((by_email[e.lower()] for e in contact["emails"] if e.lower() in by_email), None)
+    try:
+        await services.call(
+            "crm_sync", "update_customer", actor=actor, customer_id=customer_id, customer=payload
+        )
+    except HTTPException as exc:
+        if exc.status_code >= 500:
+            raise
+        return render_page(
+            request, "customer_form.html", context | {"error": _message(exc)}, status_code=exc.status_code
+        )
+    return RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303)
+
+
+@router.post("/{customer_id}/active")
+async def customer_active(
+    request: Request,
+    customer_id: str,
+    services: ServicesDep,
+    active: FormField = "",
+    csrf_token: FormField = "",
+) -> Response:
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        raise HTTPException(400, CSRF_MESSAGE)
+    await services.call(
+        "crm_sync", "set_customer_active", actor=actor, customer_id=customer_id, active=active == "1"
+    )
+    return RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303)
+
+
+@router.post("/{customer_id}/sales-rep")
+async def customer_sales_rep(
+    request: Request,
+    customer_id: str,
+    services: ServicesDep,
+    sales_rep_id: FormField = "",
+    csrf_token: FormField = "",
+) -> Response:
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        raise HTTPException(400, CSRF_MESSAGE)
+    await services.call(
+        "crm_sync",
+        "assign_sales_rep",
+        actor=actor,
+        customer_id=customer_id,
+        sales_rep_id=sales_rep_id or None,
+    )
+    return RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303)
