@@ -335,6 +335,7 @@ def upsert_from_source(
     sales_rep_match: str = "auto",
     actor: dict | None = None,
     preloaded: Any = NOT_LOADED,
+    touch: bool = True,
 ) -> tuple[str, Customer | None]:
     """Create or update the customer ``(source, external_key)``; returns ``(outcome, customer)``.
 
@@ -361,7 +362,8 @@ def upsert_from_source(
         and customer.source_record_id == record_id
         and customer.active == data.active
     ):
-        customer.last_synced_at = now
+        if touch:  # the sync stamps a whole page's unchanged rows in one statement instead
+            customer.last_synced_at = now
         return "unchanged", customer
     data = validate_customer_data(data)
     created = customer is None

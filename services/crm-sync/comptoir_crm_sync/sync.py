@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from typing import Any
 
 from comptoir_common.db import utcnow
 from comptoir_common.errors import InvalidInput, PermissionDenied
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -44,6 +46,18 @@ from comptoir_crm_sync.models import Customer, SyncRejection, SyncState
 from comptoir_crm_sync.settings import CrmSyncSettings
 
 log = logging.getLogger(__name__)
+
+SYNC_RECORDS = Counter(
+    "comptoir_crm_sync_records_total", "FileMaker records handled by the sync", ["outcome"]
+)
+SYNC_PASSES = Counter("comptoir_crm_sync_passes_total", "FileMaker sync passes", ["kind", "result"])
+SYNC_DURATION = Histogram(
+    "comptoir_crm_sync_pass_duration_seconds",
+    "Duration of a FileMaker sync pass",
+    ["kind"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+SYNC_LAST_SUCCESS = Gauge("comptoir_crm_sync_last_success_timestamp", "Unix time of the last successful pass")
 
 SOURCE = "filemaker"
 KEEP_REJECTIONS = 500
@@ -173,6 +187,12 @@ class FileMakerSync:
             report.error = f"Erreur interne : {type(exc).__name__}: {exc}"[:2000]
         report.duration = time.perf_counter() - started
         self._finish(report)
+        SYNC_PASSES.labels(kind, "ok" if report.ok else "failed").inc()
+        SYNC_DURATION.labels(kind).observe(report.duration)
+        for outcome, count in report.counts().items():
+            SYNC_RECORDS.labels(outcome).inc(count)
+        if report.ok:
+            SYNC_LAST_SUCCESS.set(time.time())
         log.info(
             "FileMaker %s pass %s in %.2fs",
             kind,
@@ -269,7 +289,20 @@ class FileMakerSync:
     def _apply_page(
         self, records: list[SourceRecord], report: SyncReport, present: set[str] | None = None
     ) -> list:
+        """Apply a page in one transaction. Records are validated before any write, so a database error is rare:
+        when one happens the page is rolled back and applied again record by record, each in a savepoint, so
+        that the one bad record is rejected and the others stored."""
+        try:
+            return self._apply_page_once(records, report, present, careful=False)
+        except SQLAlchemyError:
+            log.warning("page refused by the database; applying it record by record", exc_info=True)
+            return self._apply_page_once(records, report, present, careful=True)
+
+    def _apply_page_once(
+        self, records: list[SourceRecord], report: SyncReport, present: set[str] | None, careful: bool
+    ) -> list:
         times = []
+        unchanged_ids: list[str] = []
         counts = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
         with self.session_factory() as session:
             self._renew(session)
@@ -297,7 +330,7 @@ class FileMakerSync:
                     if mapped.key in page_keys:
                         raise BadRecord(f"clé « {mapped.key} » en double dans FileMaker")
                     page_keys.add(mapped.key)
-                    with session.begin_nested():
+                    with session.begin_nested() if careful else contextlib.nullcontext():
                         outcome, customer = directory.upsert_from_source(
                             session,
                             source=SOURCE,
@@ -307,19 +340,28 @@ class FileMakerSync:
                             mod_id=record.mod_id,
                             sales_rep_match=self.mapping.sales_rep_match,
                             preloaded=preloaded.get(mapped.key, directory.NOT_LOADED),
+                            touch=False,
                         )
+                    if outcome == "unchanged":
+                        unchanged_ids.append(customer.id)
                     preloaded[mapped.key] = customer
                     counts[outcome] += 1
                     if mapped.dropped_emails and outcome != "unchanged":
                         dropped = ", ".join(mapped.dropped_emails)
                         self._reject(session, key, f"adresses e-mail invalides ignorées : {dropped}", record)
                 except (BadRecord, InvalidInput, SQLAlchemyError) as exc:
+                    if isinstance(exc, SQLAlchemyError) and not careful:
+                        raise
                     if isinstance(exc, SQLAlchemyError):
                         log.warning("FileMaker record %s not stored", key, exc_info=True)
                         exc = f"refusée par la base : {type(exc).__name__}"
                     times.append(parse_timestamp(record.fields.get(self.mapping.mod_field)))
                     counts["rejected"] += 1
                     self._reject(session, key, str(exc), record)
+            if unchanged_ids:
+                session.execute(
+                    update(Customer).where(Customer.id.in_(unchanged_ids)).values(last_synced_at=utcnow())
+                )
             page_max = max((t for t in times if t is not None), default=None)
             state = session.get(SyncState, SOURCE)
             current = parse_timestamp(state.watermark)
