@@ -28,6 +28,7 @@ from comptoir_gateway.web.reports import router as reports_page_router
 from comptoir_gateway.web.routes import LoginRequired
 from comptoir_gateway.web.routes import router as web_router
 from comptoir_gateway.web.wiki import router as wiki_web_router
+from comptoir_gateway.web.tickets import router as ticket_pages_router
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
 
     app.include_router(api_router)
     app.include_router(web_router)
+    app.include_router(ticket_pages_router)
     app.include_router(events_page_router)
     app.include_router(customers_page_router)
     app.include_router(wiki_web_router)

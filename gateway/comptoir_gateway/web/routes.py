@@ -1,4 +1,4 @@
-"""The French web interface: sign-in, dashboard, ticket form and ticket page."""
+"""The French web interface: sign-in and sign-out (the ticket pages are in :mod:`comptoir_gateway.web.tickets`)."""
 
 from __future__ import annotations
 
@@ -84,51 +84,3 @@ async def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> R
     if csrf_valid(request, csrf_token):
         response.delete_cookie(SESSION_COOKIE, path="/")
     return response
-
-
-@router.get("/")
-async def dashboard(request: Request, services: ServicesDep) -> Response:
-    actor = require_actor(request)
-    page = await services.call("tickets", "list_tickets", actor=actor, limit=50)
-    return render_page(request, "dashboard.html", {"tickets": page["items"]})
-
-
-@router.get("/tickets/new")
-async def new_ticket_page(request: Request) -> Response:
-    require_actor(request)
-    return render_page(request, "ticket_new.html", {"form": {}})
-
-
-@router.post("/tickets/new")
-async def new_ticket_submit(
-    request: Request,
-    services: ServicesDep,
-    title: Annotated[str, Form()] = "",
-    message: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
-) -> Response:
-    actor = require_actor(request)
-    form = {"title": title, "message": message}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "ticket_new.html", {"form": form, "error": CSRF_MESSAGE}, status_code=400)
-    try:
-        ticket = await services.call(
-            "tickets", "create_ticket", actor=actor, title=title, message=message, source="web"
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        message_text = (
-            exc.detail if isinstance(exc.detail, str) else exc.detail.get("message", "Demande refusée.")
-        )
-        return render_page(
-            request, "ticket_new.html", {"form": form, "error": message_text}, status_code=exc.status_code
-        )
-    return RedirectResponse(f"/tickets/{ticket['id']}?created=1", status_code=303)
-
-
-@router.get("/tickets/{ticket_id}")
-async def ticket_page(ticket_id: str, request: Request, services: ServicesDep, created: int = 0) -> Response:
-    actor = require_actor(request)
-    ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-    return render_page(request, "ticket.html", {"ticket": ticket, "created": bool(created)})

@@ -1,0 +1,447 @@
+"""French pages of the ticketing: dashboard (list, counts, live updates), ticket form, ticket page, configuration.
+
+Every page makes the same RPCs as the API; the tickets service applies the visibility rules and role checks.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from comptoir_gateway import uploads
+from comptoir_gateway.rpc import ServicesDep
+from comptoir_gateway.security import csrf_valid
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+
+router = APIRouter(include_in_schema=False)
+
+LIST_FILTERS = (
+    "q",
+    "status",
+    "priority",
+    "type",
+    "customer_id",
+    "assignee",
+    "breached",
+    "view",
+    "unidentified",
+)
+VIEWS = [
+    ("", "Tous les tickets"),
+    ("mine", "Mes tickets"),
+    ("unassigned", "Non assignés"),
+    ("unidentified", "Non identifiés"),
+]
+COLUMNS = [
+    ("number", "N°"),
+    ("title", "Titre"),
+    ("created_at", "Créé le"),
+    ("customer", "Client"),
+    ("status", "Statut"),
+    ("priority", "Priorité"),
+    ("assignees", "Assigné à"),
+    ("updated_at", "Dernière mise à jour"),
+]
+HISTORY_LABELS = {
+    "created": "a créé le ticket",
+    "field_changed": "a modifié",
+    "status_changed": "a changé le statut",
+    "assigned": "a modifié l'assignation",
+    "customer_attached": "a rattaché le ticket au client",
+    "closed": "a clôturé le ticket",
+    "reopened": "a rouvert le ticket",
+    "message_added": "a répondu",
+    "note_added": "a ajouté une note interne",
+    "sla_breached": "Délai de résolution dépassé",
+}
+FIELD_LABELS = {"title": "le titre", "type": "le type", "priority": "la priorité", "followers": "les abonnés"}
+
+
+def _error_text(exc: HTTPException) -> str:
+    detail = exc.detail
+    return detail if isinstance(detail, str) else detail.get("message", "Demande refusée.")
+
+
+def _list_params(request: Request) -> tuple[dict[str, Any], str, str | None]:
+    query = request.query_params
+    filters: dict[str, Any] = {}
+    for name in LIST_FILTERS:
+        value = query.get(name)
+        if value:
+            filters[name] = value in ("1", "true", "on") if name in ("breached", "unidentified") else value
+    return filters, query.get("sort") or "-updated_at", query.get("cursor")
+
+
+async def _dashboard_context(request: Request, services, actor: dict[str, Any]) -> dict[str, Any]:
+    filters, sort, cursor = _list_params(request)
+    page = await services.call(
+        "tickets", "list_tickets", actor=actor, limit=50, cursor=cursor, sort=sort, filters=filters
+    )
+    counts = await services.call("tickets", "dashboard", actor=actor)
+    options = await services.call("tickets", "form_options", actor=actor)
+    base = {k: v for k, v in request.query_params.items() if k not in ("cursor", "sort") and v}
+
+    def sort_link(column: str) -> str:
+        current = sort.lstrip("-")
+        descending = sort.startswith("-")
+        new = column if (current == column and descending) else "-" + column
+        return "?" + urlencode(base | {"sort": new})
+
+    def view_link(view: str) -> str:
+        params = {k: v for k, v in base.items() if k != "view"}
+        if view:
+            params["view"] = view
+        return "?" + urlencode(params)
+
+    next_link = (
+        "?" + urlencode(base | {"sort": sort, "cursor": page["next_cursor"]}) if page["next_cursor"] else None
+    )
+    return {
+        "tickets": page["items"],
+        "counts": counts,
+        "options": options,
+        "filters": filters,
+        "sort": sort,
+        "columns": COLUMNS,
+        "views": VIEWS,
+        "sort_link": sort_link,
+        "view_link": view_link,
+        "next_link": next_link,
+        "first_page": bool(cursor),
+        "query_string": request.url.query,
+    }
+
+
+@router.get("/")
+async def dashboard(request: Request, services: ServicesDep) -> Response:
+    actor = require_actor(request)
+    context = await _dashboard_context(request, services, actor)
+    return render_page(request, "tickets_dashboard.html", context)
+
+
+@router.get("/tableau-de-bord/contenu")
+async def dashboard_fragment(request: Request, services: ServicesDep) -> Response:
+    """The live part of the dashboard, reloaded by the page on a change notice or every minute."""
+    actor = require_actor(request)
+    context = await _dashboard_context(request, services, actor)
+    return render_page(request, "tickets_dashboard_live.html", context)
+
+
+# --- new ticket ---------------------------------------------------------------------------------------------
+
+
+async def _form_page(
+    request: Request, services, actor, form: dict, error: str | None = None, status: int = 200
+):
+    options = await services.call("tickets", "form_options", actor=actor)
+    return render_page(
+        request,
+        "ticket_form.html",
+        {"form": form, "options": options, "fields": set(options["create_fields"]), "error": error},
+        status_code=status,
+    )
+
+
+@router.get("/tickets/new")
+async def new_ticket_page(request: Request, services: ServicesDep) -> Response:
+    actor = require_actor(request)
+    return await _form_page(request, services, actor, {})
+
+
+@router.post("/tickets/new")
+async def new_ticket_submit(request: Request, services: ServicesDep) -> Response:
+    actor = require_actor(request)
+    limit = await uploads.attachment_limit(services, actor)
+    uploads.check_content_length(request, limit)
+    form = await request.form(max_files=uploads.MAX_FILES_PER_MESSAGE, max_fields=50)
+    try:
+        values = {
+            "title": str(form.get("title") or ""),
+            "message": str(form.get("message") or ""),
+            "type": str(form.get("type") or "") or None,
+            "priority": str(form.get("priority") or "") or None,
+            "customer_id": str(form.get("customer_id") or "") or None,
+            "internal_note": str(form.get("internal_note") or "") or None,
+            "assignees": [str(a) for a in form.getlist("assignees") if a] or None,
+        }
+        if not csrf_valid(request, str(form.get("csrf_token") or "")):
+            return await _form_page(request, services, actor, values, CSRF_MESSAGE, 400)
+        try:
+            attachments = await uploads.store_uploads(request, uploads.uploaded_files(form), limit)
+            ticket = await services.call(
+                "tickets",
+                "create_ticket",
+                actor=actor,
+                source="web",
+                attachments=attachments,
+                **{k: v for k, v in values.items() if v is not None},
+            )
+        except HTTPException as exc:
+            if exc.status_code >= 500:
+                raise
+            return await _form_page(request, services, actor, values, _error_text(exc), exc.status_code)
+    finally:
+        await form.close()
+    return RedirectResponse(f"/tickets/{ticket['id']}?created=1", status_code=303)
+
+
+# --- ticket page --------------------------------------------------------------------------------------------
+
+
+async def _ticket_page(
+    request: Request,
+    services,
+    actor: dict[str, Any],
+    ticket: dict[str, Any],
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    reply: dict | None = None,
+    status: int = 200,
+) -> Response:
+    history = await services.call("tickets", "get_history", actor=actor, ticket_id=ticket["id"])
+    options = await services.call("tickets", "form_options", actor=actor)
+    canned = [
+        {
+            "title": c["title"],
+            "text": c["body"]
+            .replace("{client}", ticket.get("customer_name") or ticket["requester"].get("name") or "")
+            .replace("{numero}", str(ticket["number"]))
+            .replace("{agent}", actor.get("name") or ""),
+        }
+        for c in options.get("canned_responses", [])
+    ]
+    return render_page(
+        request,
+        "ticket_page.html",
+        {
+            "ticket": ticket,
+            "history": history,
+            "options": options,
+            "canned": canned,
+            "notice": notice,
+            "error": error,
+            "reply": reply or {},
+            "history_labels": HISTORY_LABELS,
+            "field_labels": FIELD_LABELS,
+            "edit_fields": set(ticket["permissions"]["edit_fields"]),
+        },
+        status_code=status,
+    )
+
+
+@router.get("/tickets/{ticket_id}")
+async def ticket_page(ticket_id: str, request: Request, services: ServicesDep, created: int = 0) -> Response:
+    actor = require_actor(request)
+    ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+    notice = (
+        f"Votre demande n° {ticket['number']} a bien été enregistrée. Un accusé de réception vous a été envoyé "
+        "par e-mail."
+        if created
+        else None
+    )
+    return await _ticket_page(request, services, actor, ticket, notice=notice)
+
+
+@router.post("/tickets/{ticket_id}/reply")
+async def ticket_reply(ticket_id: str, request: Request, services: ServicesDep) -> Response:
+    actor = require_actor(request)
+    limit = await uploads.attachment_limit(services, actor)
+    try:
+        uploads.check_content_length(request, limit)
+    except HTTPException as exc:
+        ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+        return await _ticket_page(request, services, actor, ticket, error=_error_text(exc), status=413)
+    form = await request.form(max_files=uploads.MAX_FILES_PER_MESSAGE, max_fields=20)
+    try:
+        body = str(form.get("body") or "")
+        internal = form.get("internal") == "1"
+        reply = {"body": body, "internal": internal}
+        if not csrf_valid(request, str(form.get("csrf_token") or "")):
+            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+            return await _ticket_page(
+                request, services, actor, ticket, error=CSRF_MESSAGE, reply=reply, status=400
+            )
+        try:
+            attachments = await uploads.store_uploads(request, uploads.uploaded_files(form), limit)
+            await services.call(
+                "tickets",
+                "add_message",
+                actor=actor,
+                ticket_id=ticket_id,
+                body=body,
+                internal=internal,
+                attachments=attachments,
+                source="web",
+            )
+        except HTTPException as exc:
+            if exc.status_code >= 500 or exc.status_code == 404:
+                raise
+            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+            # The typed text is put back in the form: nothing is lost.
+            return await _ticket_page(
+                request, services, actor, ticket, error=_error_text(exc), reply=reply, status=exc.status_code
+            )
+    finally:
+        await form.close()
+    anchor = "#messages-end"
+    return RedirectResponse(
+        f"/tickets/{ticket_id}?{'note' if internal else 'sent'}=1{anchor}", status_code=303
+    )
+
+
+async def _update(request: Request, services, actor, ticket_id: str, version: str, changes: dict) -> Response:
+    try:
+        await services.call(
+            "tickets",
+            "update_ticket",
+            actor=actor,
+            ticket_id=ticket_id,
+            version=int(version or 0),
+            changes=changes,
+        )
+    except HTTPException as exc:
+        if exc.status_code == 409 and isinstance(exc.detail, dict) and "ticket" in exc.detail:
+            return await _ticket_page(
+                request, services, actor, exc.detail["ticket"], error=exc.detail["message"], status=409
+            )
+        if exc.status_code in (403, 422):
+            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+            return await _ticket_page(
+                request, services, actor, ticket, error=_error_text(exc), status=exc.status_code
+            )
+        raise
+    return RedirectResponse(f"/tickets/{ticket_id}?saved=1", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/edit")
+async def ticket_edit(ticket_id: str, request: Request, services: ServicesDep) -> Response:
+    actor = require_actor(request)
+    form = await request.form(max_fields=50)
+    if not csrf_valid(request, str(form.get("csrf_token") or "")):
+        raise HTTPException(400, CSRF_MESSAGE)
+    changes: dict[str, Any] = {}
+    for name in ("title", "type", "priority", "status", "customer_id"):
+        if name in form:
+            value = str(form.get(name) or "")
+            if name == "customer_id" and not value:
+                continue
+            changes[name] = value or None
+    if "assignees_present" in form:
+        changes["assignees"] = [str(a) for a in form.getlist("assignees") if a]
+    return await _update(request, services, actor, ticket_id, str(form.get("version") or "0"), changes)
+
+
+@router.post("/tickets/{ticket_id}/status")
+async def ticket_status(
+    ticket_id: str,
+    request: Request,
+    services: ServicesDep,
+    status: Annotated[str, Form()] = "",
+    version: Annotated[str, Form()] = "0",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Close or reopen (the buttons of the ticket page)."""
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        raise HTTPException(400, CSRF_MESSAGE)
+    return await _update(request, services, actor, ticket_id, version, {"status": status})
+
+
+@router.post("/tickets/{ticket_id}/take")
+async def ticket_take(
+    ticket_id: str, request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
+) -> Response:
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        raise HTTPException(400, CSRF_MESSAGE)
+    await services.call("tickets", "take_ticket", actor=actor, ticket_id=ticket_id)
+    return RedirectResponse(f"/tickets/{ticket_id}?taken=1", status_code=303)
+
+
+# --- configuration (admins) ---------------------------------------------------------------------------------
+
+
+@router.get("/admin/tickets")
+async def config_page(request: Request, services: ServicesDep, saved: int = 0) -> Response:
+    actor = require_actor(request)
+    config = await services.call("tickets", "get_configuration", actor=actor)
+    return render_page(request, "admin_tickets.html", {"config": config, "saved": bool(saved), "error": None})
+
+
+CONFIG_FIELDS = {
+    "statuses": ("label", "category"),
+    "types": ("label",),
+    "priorities": ("label", "target_hours", "is_default"),
+    "canned_responses": ("title", "body"),
+}
+
+
+@router.post("/admin/tickets/{resource}/{operation}")
+async def config_submit(resource: str, operation: str, request: Request, services: ServicesDep) -> Response:
+    actor = require_actor(request)
+    form = await request.form(max_fields=100)
+    if not csrf_valid(request, str(form.get("csrf_token") or "")):
+        raise HTTPException(400, CSRF_MESSAGE)
+    params: dict[str, Any] = {}
+    try:
+        if resource == "calendar":
+            params["config"] = {
+                "timezone": str(form.get("timezone") or "Europe/Paris"),
+                "opening": str(form.get("opening") or ""),
+                "closing": str(form.get("closing") or ""),
+                "workdays": [int(d) for d in form.getlist("workdays")],
+                "french_holidays": form.get("french_holidays") == "1",
+                "extra_holidays": [
+                    d.strip() for d in str(form.get("extra_holidays") or "").split() if d.strip()
+                ],
+            }
+        elif resource == "attachment_limit":
+            params["limit_bytes"] = int(
+                float(str(form.get("megabytes") or "0").replace(",", ".")) * 1024 * 1024
+            )
+        elif resource == "statuses" and operation == "reorder":
+            params["keys"] = [k for k in str(form.get("keys") or "").split(",") if k]
+        else:
+            for name in CONFIG_FIELDS.get(resource, ()):
+                value = form.get(name)
+                if value is None or value == "":
+                    continue
+                if name == "target_hours":
+                    params["target_minutes"] = int(round(float(str(value).replace(",", ".")) * 60))
+                elif name == "is_default":
+                    params["is_default"] = value == "1"
+                else:
+                    params[name] = str(value)
+            key = str(form.get("key") or "")
+            if operation in ("update", "remove"):
+                params["canned_id" if resource == "canned_responses" else "key"] = key
+            if operation == "remove" and resource != "canned_responses":
+                params["replacement"] = str(form.get("replacement") or "") or None
+    except ValueError:
+        config = await services.call("tickets", "get_configuration", actor=actor)
+        return render_page(
+            request,
+            "admin_tickets.html",
+            {"config": config, "saved": False, "error": "Valeur numérique invalide."},
+            status_code=422,
+        )
+    try:
+        await services.call(
+            "tickets", "configure", actor=actor, resource=resource, operation=operation, **params
+        )
+    except HTTPException as exc:
+        if exc.status_code >= 500 or exc.status_code == 403:
+            raise
+        config = await services.call("tickets", "get_configuration", actor=actor)
+        return render_page(
+            request,
+            "admin_tickets.html",
+            {"config": config, "saved": False, "error": _error_text(exc)},
+            status_code=exc.status_code,
+        )
+    return RedirectResponse("/admin/tickets?saved=1", status_code=303)
