@@ -27,8 +27,8 @@ from comptoir_gateway.web.rendering import render_page
 from comptoir_gateway.web.reports import router as reports_page_router
 from comptoir_gateway.web.routes import LoginRequired
 from comptoir_gateway.web.routes import router as web_router
-from comptoir_gateway.web.wiki import router as wiki_web_router
 from comptoir_gateway.web.tickets import router as ticket_pages_router
+from comptoir_gateway.web.wiki import router as wiki_web_router
 
 log = logging.getLogger(__name__)
 

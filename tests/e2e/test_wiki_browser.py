@@ -6,18 +6,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 HOSTILE_LINES = (
     "<script>window.pwned = 'script'</script>\n\n"
@@ -27,15 +18,7 @@ HOSTILE_LINES = (
 )
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        # Debian's Chromium: Playwright never downloads a browser here.
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
+# ``browser``: the shared session fixture of comptoir_testing.browser (one Playwright per test process).
 
 
 def test_editing_a_page_with_live_preview(system, browser):
