@@ -6,6 +6,9 @@ French defaults (the product brief's) are written by the migration; admins chang
 from __future__ import annotations
 
 import re
+import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from comptoir_common.db import utcnow
@@ -98,6 +101,77 @@ def _label(value: Any, what: str) -> str:
     return value
 
 
+# --- cached snapshot (hot paths) -----------------------------------------------------------------------------
+
+# Every ticket read and write needs labels, defaults and the calendar; they change rarely, so each process keeps
+# them for a few seconds instead of querying five tables per request. A change made through this process is seen
+# at once; other instances see it within CACHE_SECONDS.
+CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    key: str
+    label: str
+    category: str
+
+
+@dataclass(frozen=True)
+class PriorityInfo:
+    key: str
+    label: str
+    target_minutes: int
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    statuses: dict[str, StatusInfo]
+    types: dict[str, str]
+    priorities: dict[str, PriorityInfo]
+    default_status: StatusInfo
+    default_priority: PriorityInfo
+    calendar: Any
+    attachment_limit: int
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, Any] = {"at": 0.0, "value": None}
+
+
+def invalidate_cache() -> None:
+    with _cache_lock:
+        _cache["value"] = None
+
+
+def cached(session: Session) -> ConfigSnapshot:
+    """The configuration as of at most CACHE_SECONDS ago."""
+    now = time.monotonic()
+    with _cache_lock:
+        value = _cache["value"]
+        if value is not None and now - _cache["at"] < CACHE_SECONDS:
+            return value
+    status_rows = statuses(session)
+    priority_rows = priorities(session)
+    new_status = next((s for s in status_rows if s.category == "new"), None)
+    default = next((p for p in priority_rows if p.is_default), priority_rows[0] if priority_rows else None)
+    if new_status is None or default is None:
+        raise RuntimeError("statuses or priorities missing: run the tickets migrations")
+    status_infos = {s.key: StatusInfo(s.key, s.label, s.category) for s in status_rows}
+    priority_infos = {p.key: PriorityInfo(p.key, p.label, p.target_minutes) for p in priority_rows}
+    value = ConfigSnapshot(
+        statuses=status_infos,
+        types={t.key: t.label for t in types(session)},
+        priorities=priority_infos,
+        default_status=status_infos[new_status.key],
+        default_priority=priority_infos[default.key],
+        calendar=sla.calendar_from_config(calendar_config(session)),
+        attachment_limit=attachment_limit(session),
+    )
+    with _cache_lock:
+        _cache["value"], _cache["at"] = value, now
+    return value
+
+
 # --- reading -------------------------------------------------------------------------------------------------
 
 
@@ -130,7 +204,7 @@ def calendar_config(session: Session) -> dict:
 
 def calendar(session: Session):
     """The business calendar deadlines are computed in."""
-    return sla.calendar_from_config(calendar_config(session))
+    return cached(session).calendar
 
 
 def attachment_limit(session: Session) -> int:

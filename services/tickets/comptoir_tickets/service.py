@@ -38,6 +38,8 @@ class TicketsService:
         session = self.db.session
         session.flush()
         session.expire(ticket, ["messages"])
+        # One query for the messages and one for their attachments (not one per message).
+        ticket = tickets.get_ticket(session, actor=actor, ticket_id=ticket.id)
         return tickets.ticket_to_dict(session, ticket, actor=actor, with_messages=True)
 
     # --- tickets ---------------------------------------------------------------------------------------------
@@ -199,6 +201,7 @@ class TicketsService:
 
             raise InvalidInput("Paramètres de configuration invalides.") from exc
         session.flush()
+        configuration.invalidate_cache()
         return configuration.configuration_to_dict(session)
 
     # --- SLA -------------------------------------------------------------------------------------------------

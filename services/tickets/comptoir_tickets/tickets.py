@@ -63,12 +63,13 @@ def _actor_name(actor: dict[str, Any]) -> str:
 
 
 class Labels:
-    """French labels of statuses, types and priorities, loaded once per call."""
+    """French labels of statuses, types and priorities (from the cached configuration)."""
 
     def __init__(self, session: Session):
-        self.statuses = {s.key: s for s in session.scalars(select(Status))}
-        self.types = {t.key: t.label for t in session.scalars(select(TicketType))}
-        self.priorities = {p.key: p for p in session.scalars(select(Priority))}
+        config = configuration.cached(session)
+        self.statuses = config.statuses
+        self.types = config.types
+        self.priorities = config.priorities
 
     def status(self, key: str) -> str:
         status = self.statuses.get(key)
@@ -173,7 +174,7 @@ def ticket_to_dict(
 def _event(
     session: Session, event_type: str, actor: dict[str, Any] | None, ticket: Ticket, **extra: Any
 ) -> None:
-    data = {"ticket": snapshot(ticket)} | extra
+    data = {"ticket": snapshot(ticket, Labels(session))} | extra
     add_event(
         session,
         OutboxMessage,
@@ -365,7 +366,7 @@ def _check_type(session: Session, type_key: str | None) -> str | None:
 
 def _check_priority(session: Session, priority_key: str | None) -> Priority:
     if priority_key in (None, ""):
-        return configuration.default_priority(session)
+        return configuration.cached(session).default_priority
     priority = session.get(Priority, priority_key)
     if priority is None:
         raise InvalidInput("Priorité inconnue.")
@@ -442,7 +443,7 @@ def create_ticket(
     ticket_type = _check_type(session, type)
     priority_row = _check_priority(session, priority)
     people = _people(session, assignees or [])
-    status = configuration.default_status(session)
+    status = configuration.cached(session).default_status
     now = utcnow()
     ticket = Ticket(
         number=next_ticket_number(session),
@@ -496,7 +497,8 @@ def create_ticket(
         _history(session, ticket, actor, "note_added", internal=True, at=now)
     session.flush()
     # v1 kept its fields at the top level of ``data``; they stay there besides the ``ticket`` snapshot.
-    data = snapshot(ticket) | {"ticket": snapshot(ticket), "message": message_to_dict(first)}
+    labels = Labels(session)
+    data = snapshot(ticket, labels) | {"ticket": snapshot(ticket, labels), "message": message_to_dict(first)}
     add_event(session, OutboxMessage, Event(type="ticket.created", actor=user_actor(actor), data=data))
     if note is not None:
         _event(session, "ticket.message_added", actor, ticket, message=message_to_dict(note))
@@ -540,7 +542,7 @@ def _attach_files(
         raise RuntimeError("attachments given without a blob store")
     from comptoir_tickets import attachments
 
-    limit = configuration.attachment_limit(session)
+    limit = configuration.cached(session).attachment_limit
     for item in files:
         attachment = attachments.make_attachment(blobs, item, limit)
         attachment.ticket_id = ticket.id
