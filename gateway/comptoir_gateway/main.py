@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -19,9 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from comptoir_gateway.api import api_router
 from comptoir_gateway.live import LiveHub
+from comptoir_gateway.revocations import Revocations
 from comptoir_gateway.rpc import Services
 from comptoir_gateway.settings import GatewaySettings
 from comptoir_gateway.web.customers import router as customers_page_router
+from comptoir_gateway.web import account as web_account
+from comptoir_gateway.web import admin as web_admin
 from comptoir_gateway.web.events import router as events_page_router
 from comptoir_gateway.web.rendering import render_page
 from comptoir_gateway.web.reports import router as reports_page_router
@@ -74,10 +78,19 @@ def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
         app.state.services = Services(client)
         app.state.live = LiveHub()
         await app.state.live.start(client)
+        # Revoked sessions and deactivated users: learnt from auth's events, loaded from auth at start.
+        revocations = Revocations()
+        app.state.revocations = revocations
+        background = [
+            asyncio.create_task(revocations.start(client)),
+            asyncio.create_task(revocations.prune_forever()),
+        ]
         log.info("gateway ready", extra={"port": settings.port})
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
             await client.close()
 
     app = FastAPI(
@@ -98,17 +111,25 @@ def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
     app.include_router(customers_page_router)
     app.include_router(wiki_web_router)
     app.include_router(reports_page_router)
+    app.include_router(web_account.router)
+    app.include_router(web_admin.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> JSONResponse:
         client: RpcClient | None = getattr(request.app.state, "rpc_client", None)
-        healthy = client is not None and client.connected
+        connected = client is not None and client.connected
+        revocations = getattr(request.app.state, "revocations", None)
+        loaded = revocations is not None and revocations.ready
+        healthy = connected and loaded
         return JSONResponse(
             {
                 "service": "gateway",
                 "status": "ok" if healthy else "error",
-                "checks": {"amqp": "ok" if healthy else "down"},
+                "checks": {
+                    "amqp": "ok" if connected else "down",
+                    "revocations": "ok" if loaded else "loading",
+                },
             },
             status_code=200 if healthy else 503,
         )

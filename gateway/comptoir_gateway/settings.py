@@ -19,10 +19,15 @@ class GatewaySettings(CommonSettings):
     secret_key: str | None = Field(
         None, validation_alias=AliasChoices("COMPTOIR_SECRET_KEY", "GATEWAY_SECRET_KEY")
     )
-    access_token_minutes: int = 30
+    # API bearer tokens are short-lived; POST /api/v1/auth/refresh renews them while the session is open.
+    access_token_minutes: int = 15
     web_session_hours: int = 12
     rpc_timeout: float = 10.0
     secure_cookies: bool = False
+    # Behind a reverse proxy, take the caller's address from X-Forwarded-For (only if the proxy sets it).
+    trust_forwarded_for: bool = False
+    # Sign-up approval suggests the customer of a known contact (crm_sync); a short wait when it is not running.
+    crm_lookup_timeout: float = 2.0
 
     @cached_property
     def signing_key(self) -> str:

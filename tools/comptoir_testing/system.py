@@ -58,6 +58,8 @@ class SystemUnderTest:
             "COMPTOIR_PUBLIC_URL": self.base_url,
             "COMPTOIR_LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
+            # Tests that count failed sign-ins per address give each test an address of its own.
+            "GATEWAY_TRUST_FORWARDED_FOR": "true",
         }
         for name, url in self.database_urls.items():
             env[f"{service(name).env_prefix}DATABASE_URL"] = url
@@ -95,6 +97,19 @@ class SystemUnderTest:
             stderr=subprocess.STDOUT,
         )
         self.health_ports["gateway"] = self.gateway_port
+
+    def start_extra_gateway(self, key: str = "gateway-2") -> str:
+        """Another gateway instance on its own port (e.g. one started after a revocation); returns its base URL."""
+        port = infra.free_port()
+        self.processes[key] = subprocess.Popen(
+            [sys.executable, "-m", "comptoir_gateway"],
+            env=self.env() | {"COMPTOIR_PORT": str(port)},
+            stdout=self.log_path(key).open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.health_ports[key] = port
+        self.wait_healthy([key])
+        return f"http://127.0.0.1:{port}"
 
     def wait_healthy(self, keys: list[str] | None = None, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

@@ -2,7 +2,18 @@
 
 from fastapi import APIRouter
 
-from comptoir_gateway.api.routes import auth, customers, events, mail, reports, ticket_config, tickets, wiki
+from comptoir_gateway.api.routes import (
+    auth,
+    customers,
+    events,
+    mail,
+    me,
+    reports,
+    ticket_config,
+    tickets,
+    users,
+    wiki,
+)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -14,3 +25,5 @@ api_router.include_router(wiki.router)
 api_router.include_router(reports.router)
 api_router.include_router(customers.router)
 api_router.include_router(mail.router)
+api_router.include_router(users.router)
+api_router.include_router(me.router)

@@ -5,25 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
-class LoginIn(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-
-
-class MeOut(BaseModel):
-    id: str
-    email: str | None
-    name: str | None
-    role: str
-    customer_id: str | None
-
-
 class TicketIn(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     message: str = Field(min_length=1, max_length=100_000)

@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from comptoir_gateway.security import CSRF_COOKIE, new_csrf_token
+from comptoir_gateway.security import CSRF_COOKIE, cookie_secure, new_csrf_token
 
 _PARIS = ZoneInfo("Europe/Paris")
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -37,6 +37,16 @@ ROLE_LABELS = {
 templates.env.globals["ROLE_LABELS"] = ROLE_LABELS
 
 
+def error_text(exc, default: str = "Demande refusée.") -> str:
+    """The French message of an HTTPException raised by a service call."""
+    detail = getattr(exc, "detail", None)
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, dict):
+        return detail.get("message") or default
+    return default
+
+
 def render_page(
     request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
@@ -48,13 +58,12 @@ def render_page(
         status_code=status_code,
     )
     if request.cookies.get(CSRF_COOKIE) != csrf_token:
-        settings = request.app.state.settings
         response.set_cookie(
             CSRF_COOKIE,
             csrf_token,
             httponly=True,
             samesite="strict",
-            secure=settings.secure_cookies,
+            secure=cookie_secure(request),
             path="/",
         )
     return response

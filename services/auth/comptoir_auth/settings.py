@@ -9,3 +9,7 @@ class AuthSettings(ServiceSettings):
 
     service_name: str = "auth"
     health_port: int = 0
+
+    def nameko_config(self) -> dict:
+        # Links in account mails (invitation, reset) point at the public web address.
+        return super().nameko_config() | {"PUBLIC_URL": self.public_url}

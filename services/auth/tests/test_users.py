@@ -1,97 +1,131 @@
-"""Accounts and sign-in (domain functions over a real database)."""
+"""Account administration: only admins, events without secrets, invitations, (de)activation and revocation."""
 
 from __future__ import annotations
 
 import pytest
-from comptoir_auth import users
-from comptoir_auth.models import OutboxMessage, ProcessedEvent, User
-from comptoir_auth.service import AuthService
-from comptoir_common.errors import AuthenticationFailed, Conflict, InvalidInput
-from comptoir_testing.fixtures import WorkerDatabaseDouble
-from nameko.testing.services import worker_factory
+from comptoir_auth import sessions, signup, users
+from comptoir_auth.models import AccountMail, OutboxMessage
+from comptoir_common.errors import Conflict, InvalidInput, PermissionDenied
+from sqlalchemy import select
 
-PASSWORD = "Un-mot-de-passe-solide"
+ADMIN_ACTIONS = {
+    "list": lambda db, actor, target: users.list_users(db, actor),
+    "get": lambda db, actor, target: users.admin_get_user(db, actor, target.id),
+    "create": lambda db, actor, target: users.admin_create_user(
+        db, actor, public_url="http://x", email="nouveau@client.example", name="Nouveau", role="agent"
+    ),
+    "update": lambda db, actor, target: users.update_user(db, actor, target.id, {"name": "Autre nom"}),
+    "change_role": lambda db, actor, target: users.update_user(db, actor, target.id, {"role": "sales"}),
+    "deactivate": lambda db, actor, target: users.deactivate_user(db, actor, target.id),
+    "reactivate": lambda db, actor, target: users.reactivate_user(db, actor, target.id),
+    "signups": lambda db, actor, target: signup.list_requests(db, actor),
+}
 
 
-def _make(session, email="Claire.Martin@Client.example", role="client", customer_id="c-1", **kwargs):
-    return users.create_user(
-        session,
-        email=email,
-        name="Claire Martin",
-        role=role,
-        password=PASSWORD,
-        customer_id=customer_id,
-        **kwargs,
+@pytest.mark.parametrize("role", ["agent", "sales", "client", "reseller"])
+@pytest.mark.parametrize("action", sorted(ADMIN_ACTIONS))
+def test_only_admins_manage_accounts(db, role, action):
+    target = users.create_user(db, email="cible@a6telecom.example", name="Cible", role="agent")
+    actor = {"id": "someone", "role": role, "name": "Quelqu'un", "customer_id": "c-1"}
+    with pytest.raises(PermissionDenied):
+        ADMIN_ACTIONS[action](db, actor, target)
+
+
+@pytest.mark.parametrize("action", sorted(ADMIN_ACTIONS))
+def test_admin_may_do_every_account_action(db, admin, action):
+    target = users.create_user(db, email="cible@a6telecom.example", name="Cible", role="agent")
+    ADMIN_ACTIONS[action](db, admin, target)
+
+
+def _events(db, event_type):
+    return [
+        row.payload for row in db.scalars(select(OutboxMessage).where(OutboxMessage.event_type == event_type))
+    ]
+
+
+def test_created_user_gets_an_invitation_and_an_event_without_secrets(db, admin):
+    user = users.admin_create_user(
+        db,
+        admin,
+        public_url="https://support.example",
+        email="Tech@A6telecom.example",
+        name="Tech",
+        role="agent",
     )
+    assert user.email == "tech@a6telecom.example" and user.password_hash is None
+    mail = db.scalars(select(AccountMail).where(AccountMail.recipient == user.email)).one()
+    assert mail.kind == "invitation" and mail.context["link"].startswith(
+        "https://support.example/invitation/"
+    )
+    event = next(e for e in _events(db, "user.created") if e["data"]["id"] == user.id)
+    assert set(event["data"]) == {"id", "email", "name", "phone", "role", "customer_id", "language", "active"}
+    token = mail.context["link"].rsplit("/", 1)[1]
+    assert token not in str(event) and all(token not in str(e) for e in _events(db, "audit.recorded"))
+    users.accept_invitation(db, token=token, password="Une-phrase-assez-longue")
+    with pytest.raises(InvalidInput):
+        users.accept_invitation(db, token=token, password="Une-autre-phrase-longue")
 
 
-def test_email_is_unique_whatever_its_case(session):
-    user = _make(session)
-    assert user.email == "claire.martin@client.example"
+def test_email_is_unique_whatever_its_case(db, admin):
+    users.create_user(db, email="dup@client.example", name="A", role="agent")
     with pytest.raises(Conflict):
-        _make(session, email="CLAIRE.MARTIN@client.example")
+        users.admin_create_user(
+            db, admin, public_url="http://x", email="DUP@client.example", name="B", role="agent"
+        )
 
 
-def test_creation_publishes_user_created_without_secrets(session):
-    user = _make(session)
-    [row] = session.query(OutboxMessage).all()
-    assert row.event_type == "user.created"
-    assert row.payload["data"]["id"] == user.id
-    assert "password" not in str(row.payload) and "argon2" not in str(row.payload)
+def test_client_must_belong_to_a_customer(db, admin):
+    with pytest.raises(InvalidInput, match="rattaché à une société"):
+        users.admin_create_user(
+            db, admin, public_url="http://x", email="c@client.example", name="C", role="client"
+        )
 
 
-def test_password_is_hashed_with_argon2id(session):
-    user = _make(session)
-    assert user.password_hash.startswith("$argon2id$")
-    assert PASSWORD not in user.password_hash
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"email": "pas-une-adresse"}, "Adresse e-mail invalide."),
-        ({"role": "superuser"}, "Rôle inconnu"),
-        ({"customer_id": None}, "rattaché à une société"),
-    ],
-)
-def test_invalid_accounts_are_refused_with_a_french_message(session, kwargs, message):
-    with pytest.raises(InvalidInput, match=message):
-        _make(session, **kwargs)
-
-
-def test_short_password_is_refused(session):
-    with pytest.raises(InvalidInput, match="au moins 12 caractères"):
-        users.create_user(session, email="a@b.example", name="A", role="agent", password="court")
-
-
-def test_sign_in_accepts_the_right_password_in_any_email_case(session):
-    user = _make(session)
-    assert (
-        users.authenticate(session, email=" CLAIRE.martin@client.example ", password=PASSWORD).id == user.id
+def test_list_filters_by_text_role_customer_and_state(db, admin):
+    users.create_user(db, email="alice@client.example", name="Alice Dupont", role="client", customer_id="c-1")
+    bob = users.create_user(
+        db, email="bob@client.example", name="Bob Durand", role="client", customer_id="c-2"
     )
+    users.create_user(db, email="tom@a6telecom.example", name="Tom", role="agent", phone="04 72 00 00 01")
+    users.deactivate_user(db, admin, bob.id)
+    names = lambda **f: [u["name"] for u in users.list_users(db, admin, **f)["items"]]  # noqa: E731
+    assert names(q="DUPONT") == ["Alice Dupont"]
+    assert names(q="04 72") == ["Tom"]
+    assert names(role="client") == ["Alice Dupont", "Bob Durand"]
+    assert names(customer_id="c-2") == ["Bob Durand"]
+    assert "Bob Durand" not in names(active=True) and names(active=False) == ["Bob Durand"]
 
 
-def test_unknown_email_wrong_password_and_deactivated_account_get_the_same_answer(session):
-    user = _make(session)
-    answers = set()
-    for email, password in (("inconnu@client.example", PASSWORD), (user.email, "mauvais-mot-de-passe")):
-        with pytest.raises(AuthenticationFailed) as refused:
-            users.authenticate(session, email=email, password=password)
-        answers.add(str(refused.value))
-    user.active = False
-    with pytest.raises(AuthenticationFailed) as refused:
-        users.authenticate(session, email=user.email, password=PASSWORD)
-    answers.add(str(refused.value))
-    assert answers == {users.LOGIN_FAILED_MESSAGE}
+def test_deactivation_revokes_sessions_and_is_published(db, admin):
+    user = users.create_user(db, email="x@client.example", name="X", role="client", customer_id="c-1")
+    open_session = sessions.create(db, user, kind="web")
+    users.deactivate_user(db, admin, user.id)
+    assert open_session.revoked_at is not None
+    assert any(
+        e["data"]["id"] == user.id and e["data"]["active"] is False for e in _events(db, "user.deactivated")
+    )
+    revoked = [e for e in _events(db, "user.sessions_revoked") if e["data"]["user_id"] == user.id]
+    assert revoked[0]["data"]["sessions"][0]["id"] == open_session.id
+    state = sessions.revocation_state(db)
+    assert user.id in state["inactive_user_ids"]
+    assert open_session.id in {s["id"] for s in state["revoked_sessions"]}
+    users.reactivate_user(db, admin, user.id)
+    assert user.id not in sessions.revocation_state(db)["inactive_user_ids"]
 
 
-def test_service_login_entrypoint_commits_and_returns_the_public_view(session):
-    _make(session)
-    database = WorkerDatabaseDouble(session, OutboxMessage, ProcessedEvent)
-    service = worker_factory(AuthService, db=database)
-    result = service.login(email="claire.martin@client.example", password=PASSWORD)
-    assert result["role"] == "client" and "password_hash" not in result
-    assert database.commits == 1
-    with pytest.raises(AuthenticationFailed):
-        service.login(email="claire.martin@client.example", password="faux")
-    assert session.query(User).count() == 1
+def test_role_change_ends_sessions_and_is_audited(db, admin):
+    user = users.create_user(db, email="y@a6telecom.example", name="Y", role="agent")
+    open_session = sessions.create(db, user, kind="api")
+    users.update_user(db, admin, user.id, {"role": "sales"})
+    assert open_session.revoked_at is not None
+    updated = next(e for e in _events(db, "user.updated") if e["data"]["id"] == user.id)
+    assert updated["data"]["changes"]["role"] == {"old": "agent", "new": "sales"}
+    kinds = [e["data"]["kind"] for e in _events(db, "audit.recorded") if e["data"]["user_id"] == user.id]
+    assert "role.changed" in kinds
+
+
+def test_admin_cannot_lock_themself_out(db, admin):
+    with pytest.raises(InvalidInput):
+        users.deactivate_user(db, admin, admin["id"])
+    with pytest.raises(InvalidInput):
+        users.update_user(db, admin, admin["id"], {"role": "agent"})

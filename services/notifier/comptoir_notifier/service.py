@@ -11,7 +11,7 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 from sqlalchemy import select
 
-from comptoir_notifier import delivery, notifications, rendering
+from comptoir_notifier import account_mail, delivery, notifications, rendering
 from comptoir_notifier.models import FlaggedAddress, OutboxMessage, OutgoingMail, ProcessedEvent
 
 # Mails sent per timer tick before yielding, so that a long queue does not starve shutdown.
@@ -45,6 +45,19 @@ class NotifierService:
     @event_handler("tickets", "ticket.created")
     def on_ticket_created(self, event: Event) -> None:
         notifications.on_ticket_created(self.db.session, event, self._mail_context())
+
+    @rpc
+    def send_account_mail(self, kind: str, recipient: str, context: dict, request_id: str) -> dict:
+        """Queue an account mail (from auth; carries a link or code, hence RPC and not an event), once per id."""
+        mail = account_mail.queue_account_mail(
+            self.db.session,
+            kind=kind,
+            recipient=recipient,
+            context=context,
+            request_id=request_id,
+            mail_context=self._mail_context(),
+        )
+        return {"queued": mail is not None}
 
     @event_handler("tickets", "ticket.status_changed")
     def on_ticket_status_changed(self, event: Event) -> None:
