@@ -47,6 +47,7 @@ def issue_token(
         "email": user.get("email"),
         "kind": kind,
         "sid": session_id,
+        "jti": secrets.token_urlsafe(9),  # two tokens issued in the same second still differ
         "iat": now,
         "exp": expires,
         "aud": _AUDIENCE,
