@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from comptoir_common.db import utcnow
-from comptoir_common.errors import Conflict, InvalidInput, NotFound
-from sqlalchemy import select
+from comptoir_common.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from comptoir_auth import audit, mails, users
 from comptoir_auth.models import CUSTOMER_ROLES, SignupRequest, User
 from comptoir_auth.policy import require_admin
 
+# The public form must not become a way to flood someone's inbox or the admins' list.
+REPEAT_WINDOW = timedelta(hours=1)
+MAX_REQUESTS_PER_ADDRESS = 10
 ACKNOWLEDGEMENT = (
     "Votre demande a bien été enregistrée. Vous allez recevoir un e-mail de confirmation ; un superviseur "
     "l'examinera rapidement."
@@ -54,6 +58,22 @@ def request_signup(
     if not name:
         raise InvalidInput("Le nom est obligatoire.", {"field": "name"})
     ip, _ = audit.client_info(client)
+    since = utcnow() - REPEAT_WINDOW
+    if ip:
+        recent = session.scalar(
+            select(func.count())
+            .select_from(SignupRequest)
+            .where(SignupRequest.ip == ip, SignupRequest.created_at > since)
+        )
+        if recent >= MAX_REQUESTS_PER_ADDRESS:
+            raise TooManyRequests("Trop de demandes envoyées depuis votre adresse. Réessayez dans une heure.")
+    repeated = session.scalar(
+        select(SignupRequest.id).where(
+            SignupRequest.email == email, SignupRequest.status == "pending", SignupRequest.created_at > since
+        )
+    )
+    if repeated is not None:  # already acknowledged within the hour: same answer, no second mail
+        return {"message": ACKNOWLEDGEMENT}
     row = SignupRequest(
         email=email,
         name=name[:200],

@@ -271,3 +271,20 @@ def test_signup_answer_is_the_same_for_known_and_unknown_addresses(db, admin):
     pending = signup.list_requests(db, admin)
     assert {r["email"] for r in pending} == {"claire@client.example", "nouveau@client.example"}
     assert next(r for r in pending if r["email"] == "claire@client.example")["existing_user_id"]
+
+
+def test_repeated_sign_up_requests_neither_flood_the_inbox_nor_the_list(db, admin):
+    from comptoir_auth.models import AccountMail
+
+    client = {"ip": "203.0.113.9", "user_agent": "x"}
+    first = signup.request_signup(db, email="rep@client.example", name="Rep", client=client)
+    again = signup.request_signup(db, email="REP@client.example", name="Rep", client=client)
+    assert first == again
+    assert len(signup.list_requests(db, admin)) == 1
+    assert (
+        len(db.scalars(select(AccountMail).where(AccountMail.recipient == "rep@client.example")).all()) == 1
+    )
+    for n in range(signup.MAX_REQUESTS_PER_ADDRESS - 1):
+        signup.request_signup(db, email=f"n{n}@client.example", name="N", client=client)
+    with pytest.raises(TooManyRequests, match="Réessayez dans une heure"):
+        signup.request_signup(db, email="last@client.example", name="N", client=client)
