@@ -37,6 +37,43 @@ def bench_argon2(rounds: int = 20) -> None:
     )
 
 
+def bench_domain_login(rounds: int = 20) -> None:
+    """A whole sign-in in the auth service's domain code (password, throttle, session, audit, outbox) on PostgreSQL."""
+    from comptoir_auth import signin, users
+    from comptoir_common.db import make_engine, make_session_factory
+    from comptoir_common.migrations import upgrade
+    from comptoir_dev.registry import service
+    from comptoir_testing import infra
+
+    server = infra.postgres_server_url()
+    name = f"bench_{uuid.uuid4().hex[:6]}_auth"
+    url = infra.create_database(server, name)
+    engine = make_engine(url, pool_size=2)
+    try:
+        upgrade(service("auth").migrations_dir, url)
+        factory = make_session_factory(engine)
+        with factory() as session:
+            users.create_user(
+                session, email="bench@x.example", name="B", role="agent", password="Une-phrase-assez-longue"
+            )
+            session.commit()
+        walls, cpus = [], []
+        for _ in range(rounds):
+            wall, cpu = time.perf_counter(), _cpu()
+            with factory() as session:
+                signin.login(session, email="bench@x.example", password="Une-phrase-assez-longue")
+                session.commit()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(_cpu() - cpu)
+        print(
+            f"sign-in in the auth domain (PostgreSQL): median {statistics.median(walls) * 1000:.0f} ms wall, "
+            f"{statistics.median(cpus) * 1000:.0f} ms CPU over {rounds}"
+        )
+    finally:
+        engine.dispose()
+        infra.drop_database(server, name)
+
+
 def bench_system(rounds: int = 20) -> None:
     from comptoir_common.migrations import upgrade
     from comptoir_dev.registry import SERVICES, service
@@ -105,4 +142,5 @@ def bench_system(rounds: int = 20) -> None:
 if __name__ == "__main__":
     os.environ.setdefault("COMPTOIR_LOG_LEVEL", "WARNING")
     bench_argon2()
+    bench_domain_login()
     bench_system()
