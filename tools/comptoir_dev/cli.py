@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -49,7 +50,31 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="republish to the source exchange and routing key (every bound queue gets it) instead of the queue",
     )
+    importer = commands.add_parser("import", help="import an old helpdesk's tickets (docs/ticket-import.md)")
+    importers = importer.add_subparsers(dest="source", required=True)
+    simplydesk = importers.add_parser("simplydesk", help="a Simplydesk export (CSV or XLSX), through the API")
+    simplydesk.add_argument("tickets_file", type=Path, help="the tickets file (CSV or XLSX)")
+    simplydesk.add_argument("--messages", type=Path, help="the messages file, if separate (CSV or XLSX)")
+    simplydesk.add_argument("--attachments", type=Path, help="the folder holding the attachment files")
+    simplydesk.add_argument(
+        "--mapping", type=Path, help="the column mapping (TOML; French defaults otherwise)"
+    )
+    simplydesk.add_argument("--dry-run", action="store_true", help="report what would be done, write nothing")
+    simplydesk.add_argument(
+        "--url", default=os.environ.get("COMPTOIR_URL", "http://127.0.0.1:8000"), help="Comptoir's address"
+    )
+    simplydesk.add_argument("--email", help="admin account (password in COMPTOIR_PASSWORD, or asked)")
+    simplydesk.add_argument("--batch-size", type=int, default=200, help="tickets per request (max 500)")
+    simplydesk.add_argument("--rejected-log", type=Path, help="where to write rejected rows (CSV)")
+    simplydesk.add_argument(
+        "--strict", action="store_true", help="exit with status 1 if any row was rejected"
+    )
     args = parser.parse_args(argv)
+
+    if args.command == "import":
+        from comptoir_dev import simplydesk_import
+
+        return simplydesk_import.main(args)
 
     if args.command == "events":
         from comptoir_common import event_catalogue

@@ -12,6 +12,10 @@ from comptoir_gateway.api.routes import (
     ticket_config,
     tickets,
     users,
+    imports,
+    reports,
+    ticket_config,
+    tickets,
     wiki,
 )
 
@@ -27,3 +31,4 @@ api_router.include_router(customers.router)
 api_router.include_router(mail.router)
 api_router.include_router(users.router)
 api_router.include_router(me.router)
+api_router.include_router(imports.router)

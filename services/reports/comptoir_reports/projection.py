@@ -57,6 +57,7 @@ SNAPSHOT_FIELDS = (
     "source",
     "created_at",
     "closed_at",
+    "first_response_at",
     "resolution_due_at",
     "type_label",
     "priority_label",
@@ -246,6 +247,10 @@ def fold(rows: list[TicketEvent], calendar: BusinessCalendar = DEFAULT_CALENDAR)
             created_at = parse_time((snapshot or {}).get("created_at")) or row.occurred_at
             if (data.get("message") or {}).get("id"):
                 created_message_ids.add(data["message"]["id"])
+        if row.event_type == "ticket.imported":
+            # An imported ticket carries its original dates; its messages were not live events.
+            created_at = parse_time((snapshot or {}).get("created_at")) or created_at or row.occurred_at
+            first_response_at = first_response_at or parse_time((snapshot or {}).get("first_response_at"))
         for side in ("old", "new"):
             change = data.get(side)
             if isinstance(change, dict) and change.get("status") and change.get("label"):

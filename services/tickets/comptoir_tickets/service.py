@@ -11,7 +11,16 @@ from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from comptoir_tickets import configuration, email_intake, listing, policy, readmodels, replay, tickets
+from comptoir_tickets import (
+    configuration,
+    email_intake,
+    importing,
+    listing,
+    policy,
+    readmodels,
+    replay,
+    tickets,
+)
 from comptoir_tickets.models import OutboxMessage, ProcessedEvent
 
 # Tickets flagged per timer pass; the next pass takes the rest.
@@ -203,6 +212,22 @@ class TicketsService:
         session.flush()
         configuration.invalidate_cache()
         return configuration.configuration_to_dict(session)
+
+    # --- import of an old helpdesk's tickets (admins) ---------------------------------------------------------
+
+    @rpc
+    def import_tickets(
+        self, actor: dict, batch: list, hints: dict | None = None, dry_run: bool = False
+    ) -> dict:
+        """Import a batch of normalised tickets (comptoir_common.ticket_import), idempotent on the old number;
+        ``dry_run``: what would happen, nothing written."""
+        return importing.import_batch(
+            self.db.session, actor=actor, batch=batch, hints=hints, dry_run=dry_run, blobs=self.blobs
+        )
+
+    @rpc
+    def import_status(self, actor: dict) -> dict:
+        return importing.import_status(self.db.session, actor=actor)
 
     # --- SLA -------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,215 @@
+"""Import of a Simplydesk export through ``comptoir import simplydesk`` against the running system: dry run, import,
+idempotence, newer export, original numbers and dates, no mail, reports with original dates, admins only."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from datetime import datetime
+
+import pika
+from comptoir_common import event_catalogue
+from comptoir_common.events import exchange_name
+from comptoir_dev import simplydesk_import
+from comptoir_testing.simplydesk_export import (
+    MESSAGE_HEADERS,
+    TICKET_HEADERS,
+    ticket_row,
+    write_csv,
+    write_xlsx,
+)
+from comptoir_common.db import make_engine
+from sqlalchemy import text
+
+from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until
+
+
+def _run(system, admin, tmp_path, tickets, messages=None, dry_run=False, attachments=None):
+    out = io.StringIO()
+    report = simplydesk_import.run(
+        tickets_file=tickets,
+        messages_file=messages,
+        attachments_dir=attachments,
+        dry_run=dry_run,
+        url=system.base_url,
+        email=admin.email,
+        password=admin.password,
+        batch_size=2,
+        out=out,
+        progress_stream=io.StringIO(),
+    )
+    return report, out.getvalue()
+
+
+def _tickets_db(system, query: str, **params):
+    engine = make_engine(system.database_urls["tickets"], pool_size=1)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(query), params).all()
+    finally:
+        engine.dispose()
+
+
+def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    customer_name = f"Boulangerie Dupont {tag}"
+    base = 700_000 + int(tag, 16) % 100_000 * 10
+    with system.client() as http:
+        admin = Person(system, http, "admin")
+        agent = Person(system, http, "agent", name=f"Hugo Bernard {tag}")
+        customer_id = customer_upserted(system.amqp_uri, customer_name)
+        wait_until(
+            lambda: _tickets_db(system, "SELECT 1 FROM customers WHERE id = :id", id=customer_id),
+            what="customer read model",
+        )
+        requester = f"elise.{tag}@boulangerie.example"
+        rows = [
+            ticket_row(base + 1, datetime(2025, 3, 14, 9, 5), closed=datetime(2025, 3, 14, 16, 40),
+                       status="Résolu", customer=customer_name.upper(), email=requester,
+                       technician=f"Hugo Bernard {tag}", description="Plus de tonalité.\nDepuis 9 h"),
+            ticket_row(base + 2, datetime(2025, 6, 2, 10, 0), customer="Client inconnu SARL",
+                       email=f"inconnu.{tag}@ailleurs.example", status="En attente", priority="Haute",
+                       technician="Personne Inconnue", description="Facture en double"),
+            ticket_row(base + 2, datetime(2025, 6, 2, 10, 0)),
+        ]  # fmt: skip
+        messages = [
+            [str(base + 1), "14/03/2025 10:15", f"Hugo Bernard {tag}", agent.email, "Nous regardons.", "Non"],
+            [str(base + 1), "14/03/2025 11:00", "Hugo", "", "Carte changée", "Oui"],
+        ]
+        tickets_file = write_csv(
+            tmp_path / "tickets.csv", TICKET_HEADERS, rows, encoding="cp1252", delimiter=";"
+        )
+        messages_file = write_xlsx(tmp_path / "messages.xlsx", MESSAGE_HEADERS, messages)
+
+        # Only admins may import: the service refuses others on the API.
+        refused = http.post(
+            "/api/v1/imports/simplydesk/batch",
+            json={"tickets": [{"number": base + 9}], "dry_run": True},
+            headers=agent.headers,
+        )
+        assert refused.status_code == 403, refused.text
+
+        connection = pika.BlockingConnection(pika.URLParameters(system.amqp_uri))
+        channel = connection.channel()
+        channel.exchange_declare(exchange_name("tickets"), exchange_type="topic", durable=True)
+        queue = channel.queue_declare(queue="", exclusive=True).method.queue
+        for key in ("ticket.imported", "ticket.created", "ticket.message_added"):
+            channel.queue_bind(queue, exchange_name("tickets"), routing_key=key)
+        try:
+            report, summary = _run(system, admin, tmp_path, tickets_file, messages_file, dry_run=True)
+            assert report.counts["created"] == 2 and report.counts["rejected"] == 1
+            assert report.matches["customer"] == {"name": 1, "unmatched": 1}
+            assert "Client inconnu SARL" in report.unmatched_customers
+            assert "Personne Inconnue" in report.unmatched_assignees
+            assert report.crm_available is False  # crm_sync is not part of this system: graceful
+            assert "Simulation" in summary
+            assert not _tickets_db(system, "SELECT 1 FROM tickets WHERE number > :n", n=base)
+
+            report, summary = _run(system, admin, tmp_path, tickets_file, messages_file)
+            assert report.counts["created"] == 2 and report.counts["messages"] == 4, summary
+            assert (tmp_path / "tickets.rejets.csv").read_text(encoding="utf-8-sig").count(
+                "ticket en double"
+            ) == 1
+
+            imported = {
+                number: {"id": ticket_id}
+                for number, ticket_id in _tickets_db(
+                    system, "SELECT number, id FROM tickets WHERE number > :n", n=base
+                )
+            }
+            first = http.get(f"/api/v1/tickets/{imported[base + 1]['id']}", headers=admin.headers).json()
+            assert first["source"] == "import" and first["customer_id"] == customer_id
+            assert first["created_at"].startswith("2025-03-14T08:05:00")
+            assert first["closed_at"].startswith("2025-03-14T15:40:00")
+            assert first["status_category"] == "closed"
+            assert [a["name"] for a in first["assignees"]] == [f"Hugo Bernard {tag}"]
+            assert [m["body"] for m in first["messages"]] == ["Plus de tonalité.\nDepuis 9 h", "Nous regardons.",
+                                                               "Carte changée"]  # fmt: skip
+            assert first["messages"][1]["author"]["role"] == "agent"
+            second = http.get(f"/api/v1/tickets/{imported[base + 2]['id']}", headers=admin.headers).json()
+            assert (
+                second["customer_id"] is None
+                and second["requester"]["email"] == f"inconnu.{tag}@ailleurs.example"
+            )
+            assert second["status_category"] == "pending" and second["priority"] == "high"
+
+            # Second run: nothing changes. Newer export: only what is new.
+            report, _ = _run(system, admin, tmp_path, tickets_file, messages_file)
+            assert report.counts["created"] == 0 and report.counts["updated"] == 0
+            assert report.counts["unchanged"] == 2
+            rows.append(ticket_row(base + 3, datetime(2025, 9, 1, 8, 0), description="Nouveau"))
+            messages.append([str(base + 2), "03/06/2025 09:00", "Support", "", "Doublon annulé.", "Non"])
+            rows[1][4] = "Fermé"
+            newer = write_csv(
+                tmp_path / "tickets2.csv", TICKET_HEADERS, rows, encoding="utf-8-sig", delimiter=","
+            )
+            newer_messages = write_csv(
+                tmp_path / "messages2.csv", MESSAGE_HEADERS, messages, encoding="utf-8", delimiter=","
+            )
+            report, _ = _run(system, admin, tmp_path, newer, newer_messages)
+            assert (report.counts["created"], report.counts["updated"], report.counts["unchanged"]) == (
+                1,
+                1,
+                1,
+            )
+            assert report.counts["messages"] == 2
+            assert len(_tickets_db(system, "SELECT 1 FROM tickets WHERE number > :n", n=base)) == 3
+
+            # New tickets continue after the highest imported number.
+            live = http.post(
+                "/api/v1/tickets",
+                json={"title": "Après l'import", "message": "Bonjour"},
+                headers=agent.headers,
+            )
+            assert live.status_code == 201, live.text
+            assert live.json()["number"] > base + 3
+
+            # Events: ticket.imported only (valid against the catalogue), never ticket.created for imports.
+            envelopes = []
+            for _ in range(200):
+                method, _, body = channel.basic_get(queue, auto_ack=True)
+                if method is None:
+                    if any(
+                        e["data"].get("ticket", {}).get("number") == live.json()["number"] for e in envelopes
+                    ):
+                        break
+                    time.sleep(0.1)
+                    continue
+                envelopes.append(json.loads(body))
+            ours = [
+                e for e in envelopes if base < (e["data"].get("ticket") or {}).get("number", 0) <= base + 3
+            ]
+            assert {e["type"] for e in ours} == {"ticket.imported"}
+            assert len(ours) == 4  # 2 created, then 1 updated and 1 created
+            for envelope in ours:
+                event_catalogue.validate(envelope)
+        finally:
+            connection.close()
+
+    # No mail for imported tickets (the live ticket's acknowledgement shows that the notifier is running).
+    system.smtp.wait_for(lambda m: "Après l'import" in (m["Subject"] or ""))
+    recipients = {m["To"] for m in system.smtp.messages}
+    assert requester not in recipients and f"inconnu.{tag}@ailleurs.example" not in recipients
+
+    # Reports count the imported tickets with their original dates.
+    reports = make_engine(system.database_urls["reports"], pool_size=1)
+    try:
+
+        def facts():
+            with reports.connect() as db:
+                return db.execute(
+                    text(
+                        "SELECT number, created_day, closed_day, source FROM ticket_facts WHERE number > :n"
+                    ),
+                    {"n": base},
+                ).all()
+
+        wait_until(lambda: len(facts()) == 3, what="reports of imported tickets")
+        by_number = {row[0]: row for row in facts()}
+        assert str(by_number[base + 1][1]) == "2025-03-14" and str(by_number[base + 1][2]) == "2025-03-14"
+        assert str(by_number[base + 2][1]) == "2025-06-02" and by_number[base + 2][2] is not None
+        assert by_number[base + 3][3] == "import"
+    finally:
+        reports.dispose()
