@@ -11,6 +11,7 @@ from datetime import datetime
 
 import pika
 from comptoir_common import event_catalogue
+from comptoir_common.db import make_engine
 from comptoir_common.events import exchange_name
 from comptoir_dev import simplydesk_import
 from comptoir_testing.simplydesk_export import (
@@ -20,7 +21,6 @@ from comptoir_testing.simplydesk_export import (
     write_csv,
     write_xlsx,
 )
-from comptoir_common.db import make_engine
 from sqlalchemy import text
 
 from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until
@@ -201,9 +201,10 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
             with reports.connect() as db:
                 return db.execute(
                     text(
-                        "SELECT number, created_day, closed_day, source FROM ticket_facts WHERE number > :n"
+                        "SELECT number, created_day, closed_day, source FROM ticket_facts"
+                        " WHERE number BETWEEN :n AND :m"
                     ),
-                    {"n": base},
+                    {"n": base + 1, "m": base + 3},
                 ).all()
 
         wait_until(lambda: len(facts()) == 3, what="reports of imported tickets")
