@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import uuid
 from datetime import datetime
@@ -60,10 +61,23 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
         admin = Person(system, http, "admin")
         agent = Person(system, http, "agent", name=f"Hugo Bernard {tag}")
         customer_id = customer_upserted(system.amqp_uri, customer_name)
-        wait_until(
-            lambda: _tickets_db(system, "SELECT 1 FROM customers WHERE id = :id", id=customer_id),
-            what="customer read model",
+        # A customer of crm_sync with an account number and a contact: matched by code, and the contact's address.
+        crm = http.post(
+            "/api/v1/customers",
+            json={
+                "name": f"Garage Martin {tag}",
+                "account_number": f"CLI-{tag}",
+                "contacts": [{"name": "Paul Martin", "emails": [f"paul.{tag}@garage.example"]}],
+            },
+            headers=admin.headers,
         )
+        assert crm.status_code == 201, crm.text
+        crm_id = crm.json()["id"]
+        for known in (customer_id, crm_id):
+            wait_until(
+                lambda known=known: _tickets_db(system, "SELECT 1 FROM customers WHERE id = :id", id=known),
+                what="customer read model",
+            )
         requester = f"elise.{tag}@boulangerie.example"
         rows = [
             ticket_row(base + 1, datetime(2025, 3, 14, 9, 5), closed=datetime(2025, 3, 14, 16, 40),
@@ -73,13 +87,15 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                        email=f"inconnu.{tag}@ailleurs.example", status="En attente", priority="Haute",
                        technician="Personne Inconnue", description="Facture en double"),
             ticket_row(base + 2, datetime(2025, 6, 2, 10, 0)),
+            ticket_row(base + 4, datetime(2025, 7, 1, 9, 0), customer="Nom différent", email=f"paul.{tag}@garage.example",
+                       description="Pont élévateur") + [f"CLI-{tag}"],
         ]  # fmt: skip
         messages = [
             [str(base + 1), "14/03/2025 10:15", f"Hugo Bernard {tag}", agent.email, "Nous regardons.", "Non"],
             [str(base + 1), "14/03/2025 11:00", "Hugo", "", "Carte changée", "Oui"],
         ]
         tickets_file = write_csv(
-            tmp_path / "tickets.csv", TICKET_HEADERS, rows, encoding="cp1252", delimiter=";"
+            tmp_path / "tickets.csv", TICKET_HEADERS + ["Code client"], rows, encoding="cp1252", delimiter=";"
         )
         messages_file = write_xlsx(tmp_path / "messages.xlsx", MESSAGE_HEADERS, messages)
 
@@ -99,16 +115,17 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
             channel.queue_bind(queue, exchange_name("tickets"), routing_key=key)
         try:
             report, summary = _run(system, admin, tmp_path, tickets_file, messages_file, dry_run=True)
-            assert report.counts["created"] == 2 and report.counts["rejected"] == 1
-            assert report.matches["customer"] == {"name": 1, "unmatched": 1}
+            assert report.counts["created"] == 3 and report.counts["rejected"] == 1
+            assert report.matches["customer"] == {"name": 1, "unmatched": 1, "external_key": 1}
+            assert report.matches["requester"] == {"contact": 1, "unmatched": 2}
             assert "Client inconnu SARL" in report.unmatched_customers
             assert "Personne Inconnue" in report.unmatched_assignees
-            assert report.crm_available is False  # crm_sync is not part of this system: graceful
+            assert report.crm_available is True
             assert "Simulation" in summary
             assert not _tickets_db(system, "SELECT 1 FROM tickets WHERE number > :n", n=base)
 
             report, summary = _run(system, admin, tmp_path, tickets_file, messages_file)
-            assert report.counts["created"] == 2 and report.counts["messages"] == 4, summary
+            assert report.counts["created"] == 3 and report.counts["messages"] == 5, summary
             assert (tmp_path / "tickets.rejets.csv").read_text(encoding="utf-8-sig").count(
                 "ticket en double"
             ) == 1
@@ -134,16 +151,25 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                 and second["requester"]["email"] == f"inconnu.{tag}@ailleurs.example"
             )
             assert second["status_category"] == "pending" and second["priority"] == "high"
+            fourth = http.get(f"/api/v1/tickets/{imported[base + 4]['id']}", headers=admin.headers).json()
+            assert (
+                fourth["customer_id"] == crm_id
+                and fourth["requester"]["email"] == f"paul.{tag}@garage.example"
+            )
 
             # Second run: nothing changes. Newer export: only what is new.
             report, _ = _run(system, admin, tmp_path, tickets_file, messages_file)
             assert report.counts["created"] == 0 and report.counts["updated"] == 0
-            assert report.counts["unchanged"] == 2
-            rows.append(ticket_row(base + 3, datetime(2025, 9, 1, 8, 0), description="Nouveau"))
+            assert report.counts["unchanged"] == 3
+            rows.append(ticket_row(base + 3, datetime(2025, 9, 1, 8, 0), description="Nouveau") + [""])
             messages.append([str(base + 2), "03/06/2025 09:00", "Support", "", "Doublon annulé.", "Non"])
             rows[1][4] = "Fermé"
             newer = write_csv(
-                tmp_path / "tickets2.csv", TICKET_HEADERS, rows, encoding="utf-8-sig", delimiter=","
+                tmp_path / "tickets2.csv",
+                TICKET_HEADERS + ["Code client"],
+                rows,
+                encoding="utf-8-sig",
+                delimiter=",",
             )
             newer_messages = write_csv(
                 tmp_path / "messages2.csv", MESSAGE_HEADERS, messages, encoding="utf-8", delimiter=","
@@ -155,7 +181,7 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                 1,
             )
             assert report.counts["messages"] == 2
-            assert len(_tickets_db(system, "SELECT 1 FROM tickets WHERE number > :n", n=base)) == 3
+            assert len(_tickets_db(system, "SELECT 1 FROM tickets WHERE number > :n", n=base)) == 4
 
             # New tickets continue after the highest imported number.
             live = http.post(
@@ -164,7 +190,7 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                 headers=agent.headers,
             )
             assert live.status_code == 201, live.text
-            assert live.json()["number"] > base + 3
+            assert live.json()["number"] > base + 4
 
             # Events: ticket.imported only (valid against the catalogue), never ticket.created for imports.
             envelopes = []
@@ -182,7 +208,7 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                 e for e in envelopes if base < (e["data"].get("ticket") or {}).get("number", 0) <= base + 3
             ]
             assert {e["type"] for e in ours} == {"ticket.imported"}
-            assert len(ours) == 4  # 2 created, then 1 updated and 1 created
+            assert len(ours) == 5  # 3 created, then 1 updated and 1 created
             for envelope in ours:
                 event_catalogue.validate(envelope)
         finally:
@@ -204,13 +230,83 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                         "SELECT number, created_day, closed_day, source FROM ticket_facts"
                         " WHERE number BETWEEN :n AND :m"
                     ),
-                    {"n": base + 1, "m": base + 3},
+                    {"n": base + 1, "m": base + 4},
                 ).all()
 
-        wait_until(lambda: len(facts()) == 3, what="reports of imported tickets")
+        wait_until(lambda: len(facts()) == 4, what="reports of imported tickets")
         by_number = {row[0]: row for row in facts()}
         assert str(by_number[base + 1][1]) == "2025-03-14" and str(by_number[base + 1][2]) == "2025-03-14"
         assert str(by_number[base + 2][1]) == "2025-06-02" and by_number[base + 2][2] is not None
         assert by_number[base + 3][3] == "import"
     finally:
         reports.dispose()
+
+
+def _web_login(system, http, email: str, password: str) -> str:
+    page = http.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    signed_in = http.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf}, follow_redirects=False
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    return csrf
+
+
+def test_admin_page_simulates_then_imports_with_progress(system, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    base = 600_000 + int(tag, 16) % 10_000 * 10
+    rows = [ticket_row(base + i, datetime(2024, 5, 2, 9, i), description=f"Demande {i}") for i in range(1, 4)]
+    rows.append(["", "sans numéro", "02/05/2024", "", "", "", "", "", "", "", "", ""])
+    export = write_xlsx(tmp_path / "export.xlsx", TICKET_HEADERS, rows)
+    with system.client() as http:
+        agent = Person(system, http, "agent")
+        csrf = _web_login(system, http, agent.email, agent.password)
+        assert http.get("/admin/import").status_code == 403
+    with system.client() as http:
+        admin = Person(system, http, "admin")
+        csrf = _web_login(system, http, admin.email, admin.password)
+        page = http.get("/admin/import")
+        assert page.status_code == 200 and "Import des tickets de Simplydesk" in page.text
+        # Checked by content: an image renamed .csv is refused.
+        refused = http.post(
+            "/admin/import",
+            data={"csrf_token": csrf, "mode": "dry_run"},
+            files={"tickets_file": ("tickets.csv", b"\x89PNG\r\n\x1a\n\x00\x00binary", "text/csv")},
+        )
+        assert refused.status_code == 422 and "ni un fichier CSV" in refused.text
+
+        with export.open("rb") as stream:
+            started = http.post(
+                "/admin/import",
+                data={"csrf_token": csrf, "mode": "dry_run"},
+                files={"tickets_file": ("export.xlsx", stream, "application/octet-stream")},
+                follow_redirects=False,
+            )
+        assert started.status_code == 303, started.text
+        job_url = started.headers["location"]
+
+        def finished(url):
+            progress = http.get(url + "/progress").json()
+            return progress if progress["status"] in ("done", "failed") else None
+
+        wait_until(lambda: finished(job_url), what="simulation finished")
+        progress = finished(job_url)
+        assert progress["status"] == "done" and progress["done"] == 3 and progress["total"] == 4
+        page = http.get(job_url)
+        assert "Simulation (rien n'a été écrit)" in page.text and "tickets créés : 3" in page.text
+        assert "numéro de ticket invalide" in page.text
+        assert not _tickets_db(
+            system, "SELECT 1 FROM tickets WHERE number > :n AND number < :m", n=base, m=base + 9
+        )
+
+        run = http.post(job_url + "/run", data={"csrf_token": csrf}, follow_redirects=False)
+        assert run.status_code == 303
+        real_url = run.headers["location"]
+        wait_until(lambda: finished(real_url), what="import finished")
+        assert "Import terminé" in http.get(real_url).text
+        rejected = http.get(real_url + "/rejets.csv")
+        assert rejected.status_code == 200 and "numéro de ticket invalide" in rejected.text
+    numbers = _tickets_db(
+        system, "SELECT number FROM tickets WHERE number > :n AND number < :m", n=base, m=base + 9
+    )
+    assert sorted(n for (n,) in numbers) == [base + 1, base + 2, base + 3]

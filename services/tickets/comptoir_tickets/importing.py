@@ -41,8 +41,10 @@ from comptoir_tickets.models import (
     Priority,
     Status,
     Ticket,
+    TicketAssignee,
     TicketType,
     User,
+    new_id,
 )
 
 MAX_BATCH = 500
@@ -523,172 +525,216 @@ def apply(
     # highest imported number; a number already taken by a live ticket is rejected by plan().
     session.execute(select(Counter).where(Counter.name == tickets.TICKET_NUMBER_COUNTER).with_for_update())
     planned = plan(session, actor=actor, batch=batch, hints=hints)
-    now = utcnow()
+    writer = _BatchWriter(session, actor, blobs)
     highest = 0
-    for item in planned:
-        if item.outcome in ("rejected", "unchanged"):
-            continue
-        if any(m["attachments"] for m in item.messages):
-            # Attachments are checked while written: a bad one rejects its ticket only (savepoint).
-            try:
-                with session.begin_nested():
-                    ticket = _write(session, actor, item, now, blobs)
-            except ComptoirError as exc:
-                item.outcome, item.reasons = "rejected", [exc.message]
+    with session.no_autoflush:
+        for item in planned:
+            if item.outcome in ("rejected", "unchanged"):
                 continue
-        else:
-            ticket = _write(session, actor, item, now, blobs)
-        item.ticket_id = ticket.id
-        highest = max(highest, item.number)
+            if any(m["attachments"] for m in item.messages):
+                # Attachments are checked while written: a bad one rejects its ticket only (savepoint).
+                writer.flush()  # the tickets before it stay whatever happens to this one
+                try:
+                    with session.begin_nested():
+                        ticket = writer.write(item)
+                        writer.attach(item, ticket)
+                except ComptoirError as exc:
+                    item.outcome, item.reasons = "rejected", [exc.message]
+                    writer.forget(item)
+                    continue
+            else:
+                ticket = writer.write(item)
+            item.ticket_id = ticket.id
+            highest = max(highest, item.number)
+    writer.finish()
     if highest:
         _raise_counter(session, highest)
     session.flush()
     return planned
 
 
-def _write(session: Session, actor: dict[str, Any], item: Planned, now: datetime, blobs: Any) -> Ticket:
-    fields = item.fields
-    ticket = item.existing
-    created = ticket is None
-    importer = {"id": actor.get("id"), "name": IMPORTER_NAME}
-    if created:
-        ticket = Ticket(
-            number=item.number,
-            title=fields["title"],
-            status=fields["status"],
-            status_category=fields["status_category"],
-            type=fields["type"],
-            priority=fields["priority"],
-            customer_id=fields["customer_id"],
-            customer_name=fields["customer_name"],
-            requester_id=fields["requester_id"],
-            requester_email=fields["requester_email"],
-            requester_name=fields["requester_name"],
-            assignees=[],
-            assignee_names="",
-            followers=[],
-            source=IMPORT_SOURCE,
-            created_at=(fields["created_at"]),
-            created_by_id=fields["requester_id"],
-            created_by_name=fields["requester_name"] or fields["requester_email"] or "",
-            updated_at=(fields["updated_at"]),
-            updated_by_id=None,
-            updated_by_name=IMPORTER_NAME,
-            first_response_at=(fields["first_response_at"]),
-            closed_at=(fields["closed_at"]),
-            reopened_count=0,
-            sla_target_minutes=fields["sla_target_minutes"],
-            sla_elapsed_minutes=0,
-            sla_breached=False,
-            sla_breach_published=False,
-            version=1,
-        )
-        session.add(ticket)
-        session.flush()
-        tickets._adjust_count(session, ticket.customer_id, ticket.status_category, +1)
-        session.add(
+class _BatchWriter:
+    """Writes the planned tickets of one batch with as few round trips as possible: rows are added to the session
+    and flushed together (one multi-row INSERT per table), dashboard counters adjusted once per batch."""
+
+    def __init__(self, session: Session, actor: dict[str, Any], blobs: Any):
+        self.session = session
+        self.actor = actor
+        self.blobs = blobs
+        self.now = utcnow()
+        self.calendar = configuration.calendar(session)
+        # Rows referring to tickets (history, assignees, messages): added once the tickets are flushed, as they have
+        # no ORM relationship that would order the INSERTs.
+        self.pending: list[Any] = []
+        # Per written ticket: (ticket, plan, created, messages, dashboard counter changes).
+        self.written: list[
+            tuple[Ticket, Planned, bool, list[tuple[Message, dict[str, Any]]], list[tuple]]
+        ] = []
+
+    def flush(self) -> None:
+        self.session.flush()
+        if self.pending:
+            self.session.add_all(self.pending)
+            self.pending = []
+            self.session.flush()
+
+    def _history(self, ticket_id: str, number: int, changes: list[str] | None) -> None:
+        self.pending.append(
             HistoryEntry(
-                ticket_id=ticket.id,
+                ticket_id=ticket_id,
                 action="imported",
-                new_value=f"Simplydesk n° {item.number}",
-                actor_id=importer["id"],
+                field=",".join(changes)[:40] if changes else None,
+                new_value=f"Simplydesk n° {number}" + (" (mise à jour)" if changes is not None else ""),
+                actor_id=self.actor.get("id"),
                 actor_name=IMPORTER_NAME,
-                created_at=(now),
+                created_at=self.now,
             )
         )
-    else:
-        old_customer, old_category = ticket.customer_id, ticket.status_category
-        for name in (
-            "title",
-            "status",
-            "status_category",
-            "type",
-            "priority",
-            "customer_id",
-            "customer_name",
-            "requester_id",
-            "requester_email",
-            "requester_name",
-            "sla_target_minutes",
+
+    def write(self, item: Planned) -> Ticket:
+        fields = item.fields
+        ticket = item.existing
+        created = ticket is None
+        counts: list[tuple[str | None, str, int]] = []
+        if created:
+            ticket = Ticket(
+                id=new_id(),
+                number=item.number,
+                title=fields["title"],
+                status=fields["status"],
+                status_category=fields["status_category"],
+                type=fields["type"],
+                priority=fields["priority"],
+                customer_id=fields["customer_id"],
+                customer_name=fields["customer_name"],
+                requester_id=fields["requester_id"],
+                requester_email=fields["requester_email"],
+                requester_name=fields["requester_name"],
+                assignees=[],
+                assignee_names="",
+                followers=[],
+                source=IMPORT_SOURCE,
+                created_at=fields["created_at"],
+                created_by_id=fields["requester_id"],
+                created_by_name=fields["requester_name"] or fields["requester_email"] or "",
+                updated_at=fields["updated_at"],
+                updated_by_id=None,
+                updated_by_name=IMPORTER_NAME,
+                first_response_at=fields["first_response_at"],
+                closed_at=fields["closed_at"],
+                reopened_count=0,
+                sla_target_minutes=fields["sla_target_minutes"],
+                sla_elapsed_minutes=0,
+                sla_running_since=None,
+                resolution_due_at=None,
+                sla_breached=False,
+                sla_breach_published=False,
+                version=1,
+            )
+            self.session.add(ticket)
+            counts.append((ticket.customer_id, ticket.status_category, +1))
+            self._history(ticket.id, item.number, None)
+        else:
+            old_customer, old_category = ticket.customer_id, ticket.status_category
+            for name in (
+                "title", "status", "status_category", "type", "priority", "customer_id", "customer_name",
+                "requester_id", "requester_email", "requester_name", "sla_target_minutes",
+            ):  # fmt: skip
+                setattr(ticket, name, fields[name])
+            ticket.closed_at = fields["closed_at"]
+            ticket.updated_at = max(fields["updated_at"], ticket.updated_at)
+            ticket.first_response_at = ticket.first_response_at or fields["first_response_at"]
+            ticket.version += 1
+            if (old_customer, old_category) != (ticket.customer_id, ticket.status_category):
+                counts.append((old_customer, old_category, -1))
+                counts.append((ticket.customer_id, ticket.status_category, +1))
+            if item.changes:
+                self._history(ticket.id, item.number, item.changes)
+        # The SLA of an imported ticket: none once closed; paused while pending; otherwise it starts at the import.
+        if ticket.status_category in ("closed", "pending"):
+            ticket.sla_running_since = None
+            ticket.resolution_due_at = None
+        elif ticket.sla_running_since is None:
+            tickets._start_clock(ticket, self.calendar, self.now)
+        people = fields["assignees"]
+        if [p["id"] for p in ticket.assignees or []] != [p["id"] for p in people]:
+            if created:
+                for person in people:
+                    self.pending.append(TicketAssignee(ticket_id=ticket.id, user_id=person["id"]))
+                ticket.assignees = people
+                ticket.assignee_names = ", ".join(p["name"] for p in people)[:500]
+            else:
+                tickets._set_assignees(self.session, ticket, people)
+        new_messages = []
+        for data in item.messages:
+            message = Message(
+                id=new_id(),
+                ticket_id=ticket.id,
+                author_id=data["author_id"],
+                author_name=(data["author_name"] or "")[:200] or None,
+                author_role=data["author_role"],
+                author_email=data["author_email"],
+                body=data["body"],
+                internal=data["internal"],
+                source=IMPORT_SOURCE,
+                created_at=data["created_at"],
+            )
+            self.pending.append(message)
+            new_messages.append((message, data))
+        self.written.append((ticket, item, created, new_messages, counts))
+        return ticket
+
+    def attach(self, item: Planned, ticket: Ticket) -> None:
+        self.flush()
+        for message, data in self.written[-1][3]:
+            if data["attachments"]:
+                tickets._attach_files(self.session, ticket, message, data["attachments"], self.blobs)
+
+    def forget(self, item: Planned) -> None:
+        """A ticket rolled back to its savepoint: no event, no counter change, no rows."""
+        self.pending = []
+        if self.written and self.written[-1][1] is item:
+            self.written.pop()
+
+    def finish(self) -> None:
+        self.flush()
+        deltas: dict[tuple[str | None, str], int] = {}
+        for *_, counts in self.written:
+            for customer_id, category, delta in counts:
+                deltas[(customer_id, category)] = deltas.get((customer_id, category), 0) + delta
+        for (customer_id, category), delta in sorted(
+            deltas.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])
         ):
-            setattr(ticket, name, fields[name])
-        ticket.closed_at = fields["closed_at"]
-        ticket.updated_at = max((fields["updated_at"]), ticket.updated_at)
-        ticket.first_response_at = ticket.first_response_at or (fields["first_response_at"])
-        ticket.version += 1
-        if (old_customer, old_category) != (ticket.customer_id, ticket.status_category):
-            tickets._adjust_count(session, old_customer, old_category, -1)
-            tickets._adjust_count(session, ticket.customer_id, ticket.status_category, +1)
-        if item.changes:
-            session.add(
-                HistoryEntry(
-                    ticket_id=ticket.id,
-                    action="imported",
-                    field=",".join(item.changes)[:40],
-                    new_value=f"Simplydesk n° {item.number} (mise à jour)",
-                    actor_id=importer["id"],
-                    actor_name=IMPORTER_NAME,
-                    created_at=(now),
-                )
+            if delta:
+                tickets._adjust_count(self.session, customer_id, category, delta)
+        for ticket, item, created, new_messages, _ in self.written:
+            add_event(
+                self.session,
+                OutboxMessage,
+                Event(
+                    type="ticket.imported",
+                    actor=user_actor(self.actor),
+                    data={
+                        "ticket": tickets.snapshot(ticket),
+                        "imported": True,
+                        "created": created,
+                        "old_number": item.number,
+                        "messages": [
+                            {
+                                "id": message.id,
+                                "created_at": data["created_at"].isoformat(),
+                                "internal": data["internal"],
+                                "author": {
+                                    "id": data["author_id"],
+                                    "name": message.author_name,
+                                    "role": data["author_role"],
+                                },
+                            }
+                            for message, data in new_messages
+                        ],
+                    },
+                ),
             )
-    # The SLA of an imported ticket: none once closed; paused while pending; otherwise it starts at the import.
-    calendar = configuration.calendar(session)
-    if ticket.status_category == "closed" or ticket.status_category == "pending":
-        ticket.sla_running_since = None
-        ticket.resolution_due_at = None
-    elif ticket.sla_running_since is None:
-        tickets._start_clock(ticket, calendar, (now))
-    if [p["id"] for p in ticket.assignees or []] != [p["id"] for p in fields["assignees"]]:
-        tickets._set_assignees(session, ticket, fields["assignees"])
-    new_messages = []
-    for data in item.messages:
-        message = Message(
-            ticket_id=ticket.id,
-            author_id=data["author_id"],
-            author_name=(data["author_name"] or "")[:200] or None,
-            author_role=data["author_role"],
-            author_email=data["author_email"],
-            body=data["body"],
-            internal=data["internal"],
-            source=IMPORT_SOURCE,
-            created_at=(data["created_at"]),
-        )
-        session.add(message)
-        new_messages.append((message, data))
-    if new_messages:
-        session.flush()
-    for message, data in new_messages:
-        if data["attachments"]:
-            tickets._attach_files(session, ticket, message, data["attachments"], blobs)
-    session.flush()
-    add_event(
-        session,
-        OutboxMessage,
-        Event(
-            type="ticket.imported",
-            actor=user_actor(actor),
-            data={
-                "ticket": tickets.snapshot(ticket),
-                "imported": True,
-                "created": created,
-                "old_number": item.number,
-                "messages": [
-                    {
-                        "id": message.id,
-                        "created_at": data["created_at"].isoformat(),
-                        "internal": data["internal"],
-                        "author": {
-                            "id": data["author_id"],
-                            "name": message.author_name,
-                            "role": data["author_role"],
-                        },
-                    }
-                    for message, data in new_messages
-                ],
-            },
-        ),
-    )
-    return ticket
 
 
 def import_batch(
