@@ -108,7 +108,7 @@ class ImportJobs:
 
 def _count(path: Path, mapping: Mapping) -> int:
     _, rows = read_rows(path, mapping)
-    return sum(1 for _, row in rows if any(str(c).strip() for c in row)) - 1
+    return sum(1 for _, row in rows if any(str(c).strip() for c in row))
 
 
 async def run_job(job: ImportJob, services: Services) -> None:

@@ -271,7 +271,7 @@ def run(
     api = Api(url, token, email, password)
     reader = ExportReader(tickets_file, messages_file, mapping)
     try:
-        total = count_rows(tickets_file, mapping) - 1
+        total = count_rows(tickets_file, mapping)
         state_file = state_file or tickets_file.with_name(tickets_file.name + ".import-state.json")
         state = State(state_file, reader.fingerprint()) if not dry_run else None
         report = ImportReport(dry_run=dry_run)
