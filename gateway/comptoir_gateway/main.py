@@ -23,9 +23,9 @@ from comptoir_gateway.live import LiveHub
 from comptoir_gateway.revocations import Revocations
 from comptoir_gateway.rpc import Services
 from comptoir_gateway.settings import GatewaySettings
-from comptoir_gateway.web.customers import router as customers_page_router
 from comptoir_gateway.web import account as web_account
 from comptoir_gateway.web import admin as web_admin
+from comptoir_gateway.web.customers import router as customers_page_router
 from comptoir_gateway.web.events import router as events_page_router
 from comptoir_gateway.web.imports import router as import_page_router
 from comptoir_gateway.web.rendering import render_page

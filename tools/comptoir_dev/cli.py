@@ -50,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="republish to the source exchange and routing key (every bound queue gets it) instead of the queue",
     )
-    importer = commands.add_parser("import", help="import an old helpdesk's tickets (docs/ticket-import.md)")
-    importers = importer.add_subparsers(dest="source", required=True)
-    simplydesk = importers.add_parser("simplydesk", help="a Simplydesk export (CSV or XLSX), through the API")
+    simplydesk = import_kinds.add_parser(
+        "simplydesk", help="a Simplydesk export (CSV or XLSX), through the API"
+    )
     simplydesk.add_argument("tickets_file", type=Path, help="the tickets file (CSV or XLSX)")
     simplydesk.add_argument("--messages", type=Path, help="the messages file, if separate (CSV or XLSX)")
     simplydesk.add_argument("--attachments", type=Path, help="the folder holding the attachment files")
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    if args.command == "import":
+    if args.command == "import" and args.kind == "simplydesk":
         from comptoir_dev import simplydesk_import
 
         return simplydesk_import.main(args)

@@ -6,16 +6,13 @@ from comptoir_gateway.api.routes import (
     auth,
     customers,
     events,
+    imports,
     mail,
     me,
     reports,
     ticket_config,
     tickets,
     users,
-    imports,
-    reports,
-    ticket_config,
-    tickets,
     wiki,
 )
 
