@@ -237,6 +237,9 @@ def event_queues(
     return queue, dead_letter_queue
 
 
+_declare_lock = threading.Lock()
+
+
 class ReliableEventHandler(EventHandler):
     """A pooled event handler on a quorum queue that dead-letters an event after repeated failures.
 
@@ -249,8 +252,10 @@ class ReliableEventHandler(EventHandler):
         self.queue, dead_letter_queue = event_queues(
             self.source_service, self.event_type, self.container.service_name, self.method_name
         )
-        # Declared here, before consuming starts, so that the first dead letter has somewhere to go.
-        with Connection(self.container.config["AMQP_URI"]) as connection:
+        # Declared here, before consuming starts, so that the first dead letter has somewhere to go. nameko sets up
+        # every handler at once: one handshake at a time, retried, keeps a busy broker from timing them all out.
+        with _declare_lock, Connection(self.container.config["AMQP_URI"], connect_timeout=30) as connection:
+            connection.ensure_connection(max_retries=10, interval_start=0.5, interval_step=0.5, interval_max=3)
             dead_letter_queue(connection).declare()
 
 
