@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import weakref
+from pathlib import Path
 
 import eventlet
 from kombu import Connection, Exchange, Queue
@@ -24,6 +25,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from comptoir_common.blobs import DirectoryBlobStore
 from comptoir_common.db import make_engine, make_session_factory
 from comptoir_common.errors import ComptoirError
 from comptoir_common.events import Event, exchange_name
@@ -180,6 +182,16 @@ class Database(DependencyProvider):
             worker_db.close()
 
 
+class BlobStorage(DependencyProvider):
+    """The blob store (``COMPTOIR_BLOB_DIR``, default ``<data dir>/blobs``) as ``self.blobs`` of a service."""
+
+    def setup(self) -> None:
+        self.store = DirectoryBlobStore(Path(self.container.config["BLOB_ROOT"]))
+
+    def get_dependency(self, worker_ctx) -> DirectoryBlobStore:
+        return self.store
+
+
 def rpc(fn):
     """nameko's ``@rpc``, committing the worker's transaction before the reply and counting the call."""
 
@@ -255,7 +267,9 @@ class ReliableEventHandler(EventHandler):
         # Declared here, before consuming starts, so that the first dead letter has somewhere to go. nameko sets up
         # every handler at once: one handshake at a time, retried, keeps a busy broker from timing them all out.
         with _declare_lock, Connection(self.container.config["AMQP_URI"], connect_timeout=30) as connection:
-            connection.ensure_connection(max_retries=10, interval_start=0.5, interval_step=0.5, interval_max=3)
+            connection.ensure_connection(
+                max_retries=10, interval_start=0.5, interval_step=0.5, interval_max=3
+            )
             dead_letter_queue(connection).declare()
 
 

@@ -88,4 +88,5 @@ class ServiceSettings(CommonSettings):
             "max_workers": self.max_workers,
             "parent_calls_tracked": 10,
             "serializer": "json",
+            "BLOB_ROOT": str(self.blob_root.resolve()),
         }

@@ -7,11 +7,10 @@ import time
 from typing import Any
 
 from comptoir_common import mailthread
-from comptoir_common.blobs import DirectoryBlobStore
 from comptoir_common.errors import NotFound, PermissionDenied
 from comptoir_common.events import Event
 from comptoir_common.metrics import record_pass
-from comptoir_common.nameko_ext import Database, event_handler, rpc
+from comptoir_common.nameko_ext import BlobStorage, Database, event_handler, rpc
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
 from nameko.timer import timer
@@ -35,6 +34,7 @@ class MailIngestService:
     name = "mail_ingest"
 
     db = Database(outbox_model=OutboxMessage, inbox_model=ProcessedEvent)
+    blobs = BlobStorage()
     config = Config()
     tickets = RpcProxy("tickets")
 
@@ -54,7 +54,7 @@ class MailIngestService:
         return pipeline.Pipeline(
             session=self.db.session,
             commit=self.db.commit,
-            blobs=DirectoryBlobStore(config["BLOB_ROOT"]),
+            blobs=self.blobs,
             config=ingest_config,
             ingest=lambda mails: self.tickets.ingest_emails(mails),
         )

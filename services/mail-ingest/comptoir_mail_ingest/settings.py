@@ -81,7 +81,6 @@ class MailIngestSettings(ServiceSettings):
     def nameko_config(self) -> dict:
         return super().nameko_config() | {
             "MAILBOXES": [item.model_dump() for item in self.mailbox_list()],
-            "BLOB_ROOT": str(self.blob_root.resolve()),
             "MAIL_DOMAIN": self.mail_domain,
             "THREAD_SECRET": self.resolved_secret_key(),
             "MAX_MESSAGE_BYTES": self.max_message_bytes,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from comptoir_common.blobs import DirectoryBlobStore
 from comptoir_common.events import Event
-from comptoir_common.nameko_ext import Database, event_handler, rpc
+from comptoir_common.nameko_ext import BlobStorage, Database, event_handler, rpc
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -35,13 +33,7 @@ class TicketsService:
     db = Database(outbox_model=OutboxMessage, inbox_model=ProcessedEvent)
     config = Config()
 
-    _blobs: DirectoryBlobStore | None = None
-
-    @property
-    def blobs(self) -> DirectoryBlobStore:
-        if TicketsService._blobs is None:
-            TicketsService._blobs = DirectoryBlobStore(Path(self.config["BLOB_DIR"]))
-        return TicketsService._blobs
+    blobs = BlobStorage()
 
     def _full(self, actor: dict, ticket) -> dict:
         session = self.db.session

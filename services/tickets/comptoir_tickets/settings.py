@@ -8,8 +8,3 @@ class TicketsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TICKETS_", extra="ignore")
 
     service_name: str = "tickets"
-
-    def nameko_config(self) -> dict:
-        return super().nameko_config() | {
-            "BLOB_DIR": str(self.blob_root),
-        }

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from comptoir_common.blobs import DirectoryBlobStore
 from comptoir_common.events import Event
-from comptoir_common.nameko_ext import Database, event_handler, rpc
+from comptoir_common.nameko_ext import BlobStorage, Database, event_handler, rpc
 
 from comptoir_wiki import attachments, customers, pages
 from comptoir_wiki.models import OutboxMessage, ProcessedEvent
@@ -18,15 +17,11 @@ def _settings() -> WikiSettings:
     return WikiSettings()
 
 
-@cache
-def _blobs() -> DirectoryBlobStore:
-    return DirectoryBlobStore(_settings().blob_root)
-
-
 class WikiService:
     name = "wiki"
 
     db = Database(outbox_model=OutboxMessage, inbox_model=ProcessedEvent)
+    blobs = BlobStorage()
 
     @rpc
     def create_page(
@@ -132,7 +127,7 @@ class WikiService:
         attachment = attachments.add_attachment(
             self.db.session,
             actor=actor,
-            blobs=_blobs(),
+            blobs=self.blobs,
             page_id=page_id,
             blob_key=blob_key,
             filename=filename,
