@@ -272,6 +272,32 @@ async def signup_page(request_id: str, request: Request, services: ServicesDep) 
     return await _signup_page(request, services, require_actor(request), request_id)
 
 
+async def _decide_signup(
+    request: Request,
+    services: ServicesDep,
+    request_id: str,
+    csrf_token: str,
+    method: str,
+    notice: str,
+    **choice,
+) -> Response:
+    """Approve or reject a sign-up request; a refusal re-renders the request page with the French reason."""
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        return await _signup_page(request, services, actor, request_id, error=CSRF_MESSAGE, status_code=400)
+    try:
+        await services.call(
+            "auth", method, actor=actor, request_id=request_id, client=client_info(request), **choice
+        )
+    except HTTPException as exc:
+        if exc.status_code >= 500 or exc.status_code in (403, 404):
+            raise
+        return await _signup_page(
+            request, services, actor, request_id, error=error_text(exc), status_code=exc.status_code
+        )
+    return RedirectResponse(f"/admin/demandes?notice={notice}", status_code=303)
+
+
 @router.post("/demandes/{request_id}/accepter")
 async def signup_approve(
     request_id: str,
@@ -281,26 +307,16 @@ async def signup_approve(
     role: Annotated[str, Form()] = "client",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _signup_page(request, services, actor, request_id, error=CSRF_MESSAGE, status_code=400)
-    try:
-        await services.call(
-            "auth",
-            "approve_signup",
-            actor=actor,
-            request_id=request_id,
-            customer_id=customer_id,
-            role=role,
-            client=client_info(request),
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code in (403, 404):
-            raise
-        return await _signup_page(
-            request, services, actor, request_id, error=error_text(exc), status_code=exc.status_code
-        )
-    return RedirectResponse("/admin/demandes?notice=approved", status_code=303)
+    return await _decide_signup(
+        request,
+        services,
+        request_id,
+        csrf_token,
+        "approve_signup",
+        "approved",
+        customer_id=customer_id,
+        role=role,
+    )
 
 
 @router.post("/demandes/{request_id}/refuser")
@@ -311,25 +327,9 @@ async def signup_reject(
     note: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _signup_page(request, services, actor, request_id, error=CSRF_MESSAGE, status_code=400)
-    try:
-        await services.call(
-            "auth",
-            "reject_signup",
-            actor=actor,
-            request_id=request_id,
-            note=note,
-            client=client_info(request),
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code in (403, 404):
-            raise
-        return await _signup_page(
-            request, services, actor, request_id, error=error_text(exc), status_code=exc.status_code
-        )
-    return RedirectResponse("/admin/demandes?notice=rejected", status_code=303)
+    return await _decide_signup(
+        request, services, request_id, csrf_token, "reject_signup", "rejected", note=note
+    )
 
 
 # --- audit log and security ---------------------------------------------------------------------------------
