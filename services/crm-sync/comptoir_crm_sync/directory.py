@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from comptoir_common.db import utcnow
 from comptoir_common.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from comptoir_common.events import Event, system_actor, user_actor
-from comptoir_common.outbox import add_event
-from sqlalchemy import and_, func, or_, select
+from comptoir_common.outbox import add_event, add_events
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from comptoir_crm_sync import policy
 from comptoir_crm_sync.models import Contact, ContactEmail, Customer, OutboxMessage, User, new_id
 
 SYSTEM = system_actor("crm_sync")
-# ``upsert_from_source(preloaded=NOT_LOADED)``: look the customer up (the default); None means "known absent".
-NOT_LOADED = object()
 MAX_PAGE_SIZE = 200
 MAX_NAME = 300
 EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
@@ -243,23 +242,52 @@ def _event_actor(actor: dict | None) -> dict:
 
 # --------------------------------------------------------------------------------------------------- writes
 
+Emit = Callable[[str, dict], None]
+
+
+def _resolve_sales_reps(session: Session, refs: set[str], match: str = "auto") -> dict[str, str | None]:
+    """For each ``ref`` (an email or a full name), the id of the one active sales user it designates (None when
+    none or several do). One query for all of them."""
+    refs = {ref for ref in refs if ref}
+    if not refs:
+        return {}
+
+    def by_email(ref: str) -> bool:
+        return match == "email" or (match == "auto" and "@" in ref)
+
+    emails = {normalise_email(ref) for ref in refs if by_email(ref)}
+    names = {ref.strip().lower() for ref in refs if not by_email(ref)}
+    lowered = func.lower(User.name)
+    conditions = []
+    if emails:
+        conditions.append(User.email.in_(emails))
+    if names:
+        conditions.append(lowered.in_(names))
+    rows = session.execute(
+        select(User.id, User.email, lowered).where(
+            User.active.is_(True), User.role.in_(("sales", "admin")), or_(*conditions)
+        )
+    ).all()
+    found: dict[str, list[str]] = {}
+    for user_id, email, name in rows:
+        found.setdefault(f"@{email}", []).append(user_id)
+        found.setdefault(f"n{name}", []).append(user_id)
+    resolved = {}
+    for ref in refs:
+        ids = found.get(f"@{normalise_email(ref)}" if by_email(ref) else f"n{ref.strip().lower()}", [])
+        resolved[ref] = ids[0] if len(ids) == 1 else None
+    return resolved
+
 
 def _resolve_sales_rep(session: Session, ref: str | None, match: str = "auto") -> str | None:
     """The id of the active sales user that ``ref`` (an email or a full name) designates, if exactly one."""
-    if not ref:
-        return None
-    by_email = match == "email" or (match == "auto" and "@" in ref)
-    query = select(User.id).where(User.active.is_(True), User.role.in_(("sales", "admin")))
-    if by_email:
-        query = query.where(User.email == normalise_email(ref))
-    else:
-        query = query.where(func.lower(User.name) == ref.strip().lower())
-    ids = session.scalars(query.limit(2)).all()
-    return ids[0] if len(ids) == 1 else None
+    return _resolve_sales_reps(session, {ref} if ref else set(), match).get(ref) if ref else None
 
 
-def _set_contacts(session: Session, customer: Customer, contacts: list[ContactData], actor: dict) -> bool:
-    """Make the customer's contacts equal ``contacts`` (matched on their key); events for what changed."""
+def _set_contacts(customer: Customer, contacts: list[ContactData], emit: Emit) -> bool:
+    """Make the customer's contacts equal ``contacts`` (matched on their key); events for what changed.
+
+    Ids are given here (not at flush), so nothing is flushed: a page of a sync writes everything at once."""
     existing = {contact.external_key or contact.id: contact for contact in customer.contacts}
     wanted_keys = set()
     changed = False
@@ -271,7 +299,12 @@ def _set_contacts(session: Session, customer: Customer, contacts: list[ContactDa
         values = {"name": data.name, "emails": data.emails, "phone": data.phone, "role": data.role}
         if contact is None:
             contact = Contact(
-                customer_id=customer.id, external_key=key, created_at=now, updated_at=now, **values
+                id=new_id(),
+                customer_id=customer.id,
+                external_key=key,
+                created_at=now,
+                updated_at=now,
+                **values,
             )
             customer.contacts.append(contact)
         elif all(getattr(contact, k) == v for k, v in values.items()):
@@ -281,47 +314,233 @@ def _set_contacts(session: Session, customer: Customer, contacts: list[ContactDa
                 setattr(contact, k, v)
             contact.updated_at = now
         contact.email_rows = [ContactEmail(email=email) for email in data.emails]
-        session.flush()
-        _emit(session, "contact.upserted", contact_to_dict(contact), actor)
+        emit("contact.upserted", contact_to_dict(contact))
         changed = True
     for key, contact in existing.items():
         if key not in wanted_keys:
             customer.contacts.remove(contact)
-            session.flush()
-            _emit(session, "contact.removed", {"id": contact.id, "customer_id": customer.id}, actor)
+            emit("contact.removed", {"id": contact.id, "customer_id": customer.id})
             changed = True
     return changed
 
 
-def _resolve_parent(session: Session, customer: Customer) -> None:
-    if customer.parent_external_key:
-        parent_id = session.scalar(
-            select(Customer.id).where(
-                Customer.source == customer.source, Customer.external_key == customer.parent_external_key
+def _session_emitter(session: Session, actor: dict) -> Emit:
+    return lambda event_type, data: _emit(session, event_type, data, actor)
+
+
+@dataclass
+class SourceItem:
+    """One customer as a source says it is, for :func:`upsert_many_from_source`."""
+
+    external_key: str
+    data: CustomerData
+    record_id: str | None = None
+    mod_id: str | None = None
+
+
+@dataclass
+class UpsertResult:
+    outcome: str  # created, updated, unchanged, rejected
+    customer_id: str | None = None
+    # The customer when it was written (created or updated, or unchanged after comparison); None otherwise.
+    customer: Customer | None = None
+    error: InvalidInput | None = None
+
+
+def _creation_order(created: list[Customer]) -> list[Customer]:
+    """New customers with the resellers before their end-customers, so that one INSERT never points forward."""
+    by_key = {customer.external_key: customer for customer in created}
+
+    def depth(customer: Customer) -> int:
+        seen = set()
+        level, current = 0, customer
+        while current.parent_external_key in by_key and current.external_key not in seen:
+            seen.add(current.external_key)
+            current = by_key[current.parent_external_key]
+            level += 1
+        return level
+
+    return sorted(created, key=depth)
+
+
+def upsert_many_from_source(
+    session: Session,
+    *,
+    source: str,
+    items: list[SourceItem],
+    sales_rep_match: str = "auto",
+    actor: dict | None = None,
+    touch: bool = True,
+) -> list[UpsertResult]:
+    """Create or update the customers ``(source, item.external_key)`` of a whole batch (a sync page, an import
+    batch) in a few statements; one :class:`UpsertResult` per item, in order.
+
+    The same rules as one at a time: a FileMaker row whose ``modId`` (and record id) is the one already applied is
+    ``unchanged`` without further work (``touch``: its ``last_synced_at`` is stamped, one UPDATE for all); bad
+    data is ``rejected`` (InvalidInput in ``error``) and nothing of it is applied; a change publishes
+    ``customer.upserted`` (and ``customer.deactivated``), then its contacts' events; end-customers waiting for a new
+    reseller are attached to it (and published). Reads: one query for the keys' modIds, one for the customers that
+    may change (with their contacts), one each for sales reps and resellers; then one flush, and the events added
+    to the outbox in one statement.
+    """
+    event_actor = actor or SYSTEM
+    now = utcnow()
+    results: list[UpsertResult | None] = [None] * len(items)
+    keys: list[str | None] = []
+    for index, item in enumerate(items):
+        try:
+            key = _clean(item.external_key, 200)
+            if not key:
+                raise InvalidInput("Clé du client absente.")
+            if key in keys:
+                raise InvalidInput(f"Clé « {key} » en double.")
+            keys.append(key)
+        except InvalidInput as exc:
+            keys.append(None)
+            results[index] = UpsertResult("rejected", error=exc)
+    versions = {
+        row.external_key: row
+        for row in session.execute(
+            select(
+                Customer.external_key,
+                Customer.id,
+                Customer.source_mod_id,
+                Customer.source_record_id,
+                Customer.active,
+            ).where(Customer.source == source, Customer.external_key.in_([k for k in keys if k]))
+        )
+    }
+    # Which items change something (the others are unchanged by modId, or rejected).
+    work: list[tuple[int, str, CustomerData]] = []
+    unchanged: list[str] = []
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
+        if key is None:
+            continue
+        row = versions.get(key)
+        if (
+            row is not None
+            and item.mod_id is not None
+            and row.source_mod_id == item.mod_id
+            and row.source_record_id == item.record_id
+            and row.active == item.data.active
+        ):
+            results[index] = UpsertResult("unchanged", row.id)
+            unchanged.append(row.id)
+            continue
+        try:
+            data = validate_customer_data(item.data)
+        except InvalidInput as exc:
+            results[index] = UpsertResult("rejected", error=exc)
+            continue
+        work.append((index, key, data))
+    if touch and unchanged:
+        session.execute(update(Customer).where(Customer.id.in_(unchanged)).values(last_synced_at=now))
+    if not work:
+        return results  # type: ignore[return-value]
+    to_load = [versions[key].id for _, key, _ in work if key in versions]
+    existing = (
+        {
+            customer.external_key: customer
+            for customer in session.scalars(
+                select(Customer)
+                .where(Customer.id.in_(to_load))
+                .options(selectinload(Customer.contacts).selectinload(Contact.email_rows))
             )
+        }
+        if to_load
+        else {}
+    )
+    reps = _resolve_sales_reps(session, {data.sales_rep_ref for _, _, data in work}, sales_rep_match)
+    parent_keys = {data.parent_external_key for _, _, data in work if data.parent_external_key}
+    parents = (
+        dict(
+            session.execute(
+                select(Customer.external_key, Customer.id).where(
+                    Customer.source == source, Customer.external_key.in_(parent_keys)
+                )
+            ).all()
         )
-        if parent_id and parent_id != customer.id:
-            customer.parent_customer_id = parent_id
-    elif customer.source != "manual":
-        customer.parent_customer_id = None
-
-
-def _adopt_children(session: Session, parent: Customer, actor: dict) -> None:
-    """End-customers that arrived before their reseller: attach them now."""
-    if parent.external_key is None:
-        return
-    orphans = session.scalars(
-        select(Customer).where(
-            Customer.source == parent.source,
-            Customer.parent_external_key == parent.external_key,
-            or_(Customer.parent_customer_id.is_(None), Customer.parent_customer_id != parent.id),
+        if parent_keys
+        else {}
+    )
+    befores: dict[int, dict | None] = {}
+    created: list[Customer] = []
+    for index, key, _data in work:
+        customer = existing.get(key)
+        if customer is None:
+            customer = Customer(
+                id=new_id(), source=source, external_key=key, created_at=now, updated_at=now, contacts=[]
+            )
+            created.append(customer)
+            befores[index] = None
+        else:
+            befores[index] = customer_to_dict(customer)
+        parents[key] = customer.id
+        results[index] = UpsertResult(
+            "created" if befores[index] is None else "updated", customer.id, customer
         )
-    ).all()
-    for child in orphans:
-        child.parent_customer_id = parent.id
-        child.updated_at = utcnow()
-        session.flush()
-        _emit(session, "customer.upserted", customer_to_dict(child), actor)
+    for index, _key, data in work:
+        customer = results[index].customer
+        customer.name = data.name
+        customer.search_name = fold(data.name)
+        customer.account_number = data.account_number
+        customer.addresses = data.addresses
+        customer.phone = data.phone
+        emails = [email for contact in (data.contacts or []) for email in contact.emails]
+        customer.email_domains = data.email_domains or derive_domains(emails)
+        customer.sales_rep_ref = data.sales_rep_ref
+        rep = reps.get(data.sales_rep_ref) if data.sales_rep_ref else None
+        if rep:
+            customer.sales_rep_id = rep
+        customer.parent_external_key = data.parent_external_key
+        if data.parent_external_key:
+            parent_id = parents.get(data.parent_external_key)
+            if parent_id and parent_id != customer.id:
+                customer.parent_customer_id = parent_id
+        elif source != "manual":
+            customer.parent_customer_id = None
+        customer.active = data.active
+        customer.extra = data.extra
+        customer.source_record_id = items[index].record_id
+        customer.source_mod_id = items[index].mod_id
+        customer.last_synced_at = now
+    session.add_all(_creation_order(created))
+    events: list[Event] = []
+
+    def emit(event_type: str, data: dict) -> None:
+        events.append(Event(type=event_type, actor=event_actor, data=data))
+
+    for index, _key, data in work:
+        customer = results[index].customer
+        before = befores[index]
+        after = customer_to_dict(customer)
+        # The customer's event first, then its contacts': a read model meets the company before its people.
+        if before is None or after != before:
+            customer.updated_at = now
+            emit("customer.upserted", after)
+            if before is not None and before["active"] and not after["active"]:
+                emit("customer.deactivated", {"id": customer.id})
+        contacts_changed = data.contacts is not None and _set_contacts(customer, data.contacts, emit)
+        if before is not None and after == before and not contacts_changed:
+            results[index].outcome = "unchanged"
+    if created:
+        # End-customers stored before their reseller: attach them now (those of this batch already are).
+        written = {results[index].customer_id for index, *_ in work}
+        new_parents = {customer.external_key: customer.id for customer in created}
+        for child in session.scalars(
+            select(Customer).where(
+                Customer.source == source, Customer.parent_external_key.in_(list(new_parents))
+            )
+        ):
+            parent_id = new_parents[child.parent_external_key]
+            if child.id in written or child.parent_customer_id == parent_id:
+                continue
+            child.parent_customer_id = parent_id
+            child.updated_at = now
+            emit("customer.upserted", customer_to_dict(child))
+    session.flush()
+    add_events(session, OutboxMessage, events)
+    return results  # type: ignore[return-value]
 
 
 def upsert_from_source(
@@ -334,77 +553,21 @@ def upsert_from_source(
     mod_id: str | None = None,
     sales_rep_match: str = "auto",
     actor: dict | None = None,
-    preloaded: Any = NOT_LOADED,
-    touch: bool = True,
-) -> tuple[str, Customer | None]:
-    """Create or update the customer ``(source, external_key)``; returns ``(outcome, customer)``.
+) -> tuple[str, Customer]:
+    """One customer through :func:`upsert_many_from_source`; returns ``(outcome, customer)``.
 
-    ``outcome`` is ``created``, ``updated`` or ``unchanged``. A FileMaker row whose ``modId`` (and record id) is the
-    one already applied is ``unchanged`` without further work. Raises InvalidInput on bad data (nothing applied).
+    ``outcome`` is ``created``, ``updated`` or ``unchanged``. Raises InvalidInput on bad data (nothing applied).
     """
-    event_actor = actor or SYSTEM
-    key = _clean(external_key, 200)
-    if not key:
-        raise InvalidInput("Clé du client absente.")
-    if preloaded is NOT_LOADED:
-        customer = session.scalar(
-            select(Customer)
-            .where(Customer.source == source, Customer.external_key == key)
-            .options(selectinload(Customer.contacts))
-        )
-    else:
-        customer = preloaded
-    now = utcnow()
-    if (
-        customer is not None
-        and mod_id is not None
-        and customer.source_mod_id == mod_id
-        and customer.source_record_id == record_id
-        and customer.active == data.active
-    ):
-        if touch:  # the sync stamps a whole page's unchanged rows in one statement instead
-            customer.last_synced_at = now
-        return "unchanged", customer
-    data = validate_customer_data(data)
-    created = customer is None
-    if created:
-        customer = Customer(source=source, external_key=key, created_at=now, updated_at=now, contacts=[])
-        session.add(customer)
-    before = None if created else customer_to_dict(customer)
-    customer.name = data.name
-    customer.search_name = fold(data.name)
-    customer.account_number = data.account_number
-    customer.addresses = data.addresses
-    customer.phone = data.phone
-    emails = [email for contact in (data.contacts or []) for email in contact.emails]
-    customer.email_domains = data.email_domains or derive_domains(emails)
-    customer.sales_rep_ref = data.sales_rep_ref
-    rep = _resolve_sales_rep(session, data.sales_rep_ref, sales_rep_match)
-    if rep:
-        customer.sales_rep_id = rep
-    customer.parent_external_key = data.parent_external_key
-    _resolve_parent(session, customer)
-    customer.active = data.active
-    customer.extra = data.extra
-    customer.source_record_id = record_id
-    customer.source_mod_id = mod_id
-    customer.last_synced_at = now
-    session.flush()
-    after = customer_to_dict(customer)
-    # The customer's event first, then its contacts': a read model meets the company before its people.
-    if created or after != before:
-        customer.updated_at = now
-        _emit(session, "customer.upserted", after, event_actor)
-        if before is not None and before["active"] and not after["active"]:
-            _emit(session, "customer.deactivated", {"id": customer.id}, event_actor)
-    contacts_changed = False
-    if data.contacts is not None:
-        contacts_changed = _set_contacts(session, customer, data.contacts, event_actor)
-    if created:
-        _adopt_children(session, customer, event_actor)
-    if created:
-        return "created", customer
-    return ("updated" if after != before or contacts_changed else "unchanged"), customer
+    [result] = upsert_many_from_source(
+        session,
+        source=source,
+        items=[SourceItem(external_key, data, record_id, mod_id)],
+        sales_rep_match=sales_rep_match,
+        actor=actor,
+    )
+    if result.error is not None:
+        raise result.error
+    return result.outcome, result.customer or session.get(Customer, result.customer_id)
 
 
 def deactivate(session: Session, customer: Customer, actor: dict | None = None) -> bool:
@@ -413,7 +576,6 @@ def deactivate(session: Session, customer: Customer, actor: dict | None = None) 
         return False
     customer.active = False
     customer.updated_at = utcnow()
-    session.flush()
     event_actor = _event_actor(actor)
     _emit(session, "customer.upserted", customer_to_dict(customer), event_actor)
     _emit(session, "customer.deactivated", {"id": customer.id}, event_actor)
@@ -525,7 +687,7 @@ def create_customer(
     session.flush()
     event_actor = _event_actor(actor)
     _emit(session, "customer.upserted", customer_to_dict(customer), event_actor)
-    _set_contacts(session, customer, data.contacts or [], event_actor)
+    _set_contacts(customer, data.contacts or [], _session_emitter(session, event_actor))
     return customer
 
 
@@ -556,7 +718,7 @@ def update_customer(session: Session, *, actor: dict, customer_id: str, payload:
         customer.updated_at = utcnow()
         _emit(session, "customer.upserted", customer_to_dict(customer), event_actor)
     if data.contacts is not None:
-        _set_contacts(session, customer, data.contacts, event_actor)
+        _set_contacts(customer, data.contacts, _session_emitter(session, event_actor))
     return customer
 
 

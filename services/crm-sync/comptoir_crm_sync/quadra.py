@@ -23,12 +23,11 @@ from typing import Any
 
 from comptoir_common.db import utcnow
 from comptoir_common.errors import InvalidInput, PermissionDenied
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from comptoir_crm_sync import directory, policy
 from comptoir_crm_sync.directory import ContactData, CustomerData
-from comptoir_crm_sync.models import Customer, SyncRejection, SyncState
+from comptoir_crm_sync.models import SyncRejection, SyncState
 from comptoir_crm_sync.settings import QuadraLayout
 
 SOURCE = "quadra"
@@ -274,19 +273,9 @@ def import_accounts(
     total = len(parsed.accounts)
     seen: set[str] = set()
     event_actor = directory._event_actor(actor)
-    done = 0
     for start in range(0, total, BATCH):
-        batch = parsed.accounts[start : start + BATCH]
-        preloaded = {
-            c.external_key: c
-            for c in session.scalars(
-                select(Customer)
-                .where(Customer.source == SOURCE, Customer.external_key.in_([a.number for a in batch]))
-                .options(selectinload(Customer.contacts))
-            )
-        }
-        for account in batch:
-            done += 1
+        batch: list[tuple[QuadraAccount, directory.SourceItem]] = []
+        for account in parsed.accounts[start : start + BATCH]:
             if account.number in seen:
                 report.rejected += 1
                 report.problems.append(
@@ -315,30 +304,29 @@ def import_accounts(
                 extra=account.extra,
                 contacts=contacts,
             )
-            try:
-                with session.begin_nested():
-                    outcome, customer = directory.upsert_from_source(
-                        session,
-                        source=SOURCE,
-                        external_key=account.number,
-                        data=data,
-                        actor=event_actor,
-                        preloaded=preloaded.get(account.number, directory.NOT_LOADED),
-                    )
-                setattr(report, outcome, getattr(report, outcome) + 1)
-            except InvalidInput as exc:
-                report.rejected += 1
-                report.problems.append({"line": account.line, "problem": f"compte {account.number} : {exc}"})
-                session.add(
-                    SyncRejection(
-                        source=SOURCE,
-                        external_key=account.number,
-                        reason=str(exc),
-                        record={"line": account.line},
-                    )
+            batch.append((account, directory.SourceItem(account.number, data)))
+        results = directory.upsert_many_from_source(
+            session, source=SOURCE, items=[item for _, item in batch], actor=event_actor
+        )
+        for (account, _), result in zip(batch, results, strict=True):
+            if result.outcome != "rejected":
+                setattr(report, result.outcome, getattr(report, result.outcome) + 1)
+                continue
+            report.rejected += 1
+            report.problems.append(
+                {"line": account.line, "problem": f"compte {account.number} : {result.error}"}
+            )
+            session.add(
+                SyncRejection(
+                    source=SOURCE,
+                    external_key=account.number,
+                    reason=str(result.error),
+                    record={"line": account.line},
                 )
-            if progress:
-                progress(done, total)
+            )
+        done = min(total, start + BATCH)
+        if progress:
+            progress(done, total)
     report.accounts = len(seen)
     report.deactivated = len(
         directory.deactivate_missing(session, source=SOURCE, present_keys=seen, actor=actor)

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -30,12 +29,13 @@ from comptoir_common.errors import InvalidInput, PermissionDenied
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from comptoir_crm_sync import directory, policy
 from comptoir_crm_sync.filemaker import (
     BadRecord,
     FileMakerClient,
+    MappedRecord,
     SourceRecord,
     SyncFailed,
     format_timestamp,
@@ -289,9 +289,10 @@ class FileMakerSync:
     def _apply_page(
         self, records: list[SourceRecord], report: SyncReport, present: set[str] | None = None
     ) -> list:
-        """Apply a page in one transaction. Records are validated before any write, so a database error is rare:
-        when one happens the page is rolled back and applied again record by record, each in a savepoint, so
-        that the one bad record is rejected and the others stored."""
+        """Apply a page in one transaction, as one batch (a few statements whatever its size). Records are
+        validated before any write, so a database error is rare: when one happens the page is rolled back and
+        applied again record by record, each in a savepoint, so that the one bad record is rejected and the others
+        stored."""
         try:
             return self._apply_page_once(records, report, present, careful=False)
         except SQLAlchemyError:
@@ -302,23 +303,10 @@ class FileMakerSync:
         self, records: list[SourceRecord], report: SyncReport, present: set[str] | None, careful: bool
     ) -> list:
         times = []
-        unchanged_ids: list[str] = []
         counts = {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
         with self.session_factory() as session:
             self._renew(session)
-            keys = []
-            for record in records:
-                key = str(record.fields.get(self.mapping.key_field) or "").strip()
-                if key:
-                    keys.append(key)
-            preloaded = {
-                c.external_key: c
-                for c in session.scalars(
-                    select(Customer)
-                    .where(Customer.source == SOURCE, Customer.external_key.in_(keys))
-                    .options(selectinload(Customer.contacts))
-                )
-            }
+            mapped_records: list[tuple[SourceRecord, MappedRecord]] = []
             page_keys: set[str] = set()
             for record in records:
                 key = str(record.fields.get(self.mapping.key_field) or "").strip() or None
@@ -330,38 +318,48 @@ class FileMakerSync:
                     if mapped.key in page_keys:
                         raise BadRecord(f"clé « {mapped.key} » en double dans FileMaker")
                     page_keys.add(mapped.key)
-                    with session.begin_nested() if careful else contextlib.nullcontext():
-                        outcome, customer = directory.upsert_from_source(
-                            session,
-                            source=SOURCE,
-                            external_key=mapped.key,
-                            data=mapped.data,
-                            record_id=record.record_id,
-                            mod_id=record.mod_id,
-                            sales_rep_match=self.mapping.sales_rep_match,
-                            preloaded=preloaded.get(mapped.key, directory.NOT_LOADED),
-                            touch=False,
-                        )
-                    if outcome == "unchanged":
-                        unchanged_ids.append(customer.id)
-                    preloaded[mapped.key] = customer
-                    counts[outcome] += 1
-                    if mapped.dropped_emails and outcome != "unchanged":
-                        dropped = ", ".join(mapped.dropped_emails)
-                        self._reject(session, key, f"adresses e-mail invalides ignorées : {dropped}", record)
-                except (BadRecord, InvalidInput, SQLAlchemyError) as exc:
-                    if isinstance(exc, SQLAlchemyError) and not careful:
-                        raise
-                    if isinstance(exc, SQLAlchemyError):
-                        log.warning("FileMaker record %s not stored", key, exc_info=True)
-                        exc = f"refusée par la base : {type(exc).__name__}"
+                    mapped_records.append((record, mapped))
+                except BadRecord as exc:
                     times.append(parse_timestamp(record.fields.get(self.mapping.mod_field)))
                     counts["rejected"] += 1
                     self._reject(session, key, str(exc), record)
-            if unchanged_ids:
-                session.execute(
-                    update(Customer).where(Customer.id.in_(unchanged_ids)).values(last_synced_at=utcnow())
+
+            def upsert(batch: list[tuple[SourceRecord, MappedRecord]]) -> list[directory.UpsertResult]:
+                return directory.upsert_many_from_source(
+                    session,
+                    source=SOURCE,
+                    items=[
+                        directory.SourceItem(mapped.key, mapped.data, record.record_id, record.mod_id)
+                        for record, mapped in batch
+                    ],
+                    sales_rep_match=self.mapping.sales_rep_match,
                 )
+
+            if careful:
+                results = []
+                for one in mapped_records:
+                    try:
+                        with session.begin_nested():
+                            results += upsert([one])
+                    except SQLAlchemyError as exc:
+                        log.warning("FileMaker record %s not stored", one[1].key, exc_info=True)
+                        results.append(
+                            directory.UpsertResult(
+                                "rejected", error=InvalidInput(f"refusée par la base : {type(exc).__name__}")
+                            )
+                        )
+            else:
+                results = upsert(mapped_records)
+            for (record, mapped), result in zip(mapped_records, results, strict=True):
+                counts[result.outcome] += 1
+                if result.outcome == "rejected":
+                    self._reject(session, mapped.key, str(result.error), record)
+                    continue
+                if result.outcome != "unchanged" and mapped.dropped_emails:
+                    dropped = ", ".join(mapped.dropped_emails)
+                    self._reject(
+                        session, mapped.key, f"adresses e-mail invalides ignorées : {dropped}", record
+                    )
             page_max = max((t for t in times if t is not None), default=None)
             state = session.get(SyncState, SOURCE)
             current = parse_timestamp(state.watermark)

@@ -247,3 +247,42 @@ def test_status_is_for_admins(sync_factory, sync_settings):
         assert session.get(SyncState, "filemaker").full_requested
     assert _count(sync_factory, SyncRejection) == 0
     assert _count(sync_factory, Contact) == 0
+
+
+def test_a_page_applies_end_customers_before_their_reseller_and_resolves_sales_reps_in_one_go(
+    fake_filemaker, sync_settings, sync_factory
+):
+    with session_scope(sync_factory) as session:
+        for i, (name, email) in enumerate([("Sophie Vente", "sophie@a6.fr"), ("Marc Vente", "marc@a6.fr")]):
+            directory.apply_user(
+                session, {"id": f"rep-{i}", "email": email, "name": name, "role": "sales", "active": True}
+            )
+    # Sorted by key, the end-customers (A…) come before their reseller (Z1) in the same page.
+    _client(fake_filemaker, "A1", "Client un", ID_Revendeur="Z1", Commercial="sophie vente")
+    _client(fake_filemaker, "A2", "Client deux", ID_Revendeur="Z1", Commercial="MARC@a6.fr")
+    _client(fake_filemaker, "A3", "Client trois", ID_Revendeur="Z1", Commercial="Inconnu")
+    _client(
+        fake_filemaker, "Z1", "Revendeur", contacts=[{"ID_Contact": "1", "Nom": "Zoé", "Email": "z@rev.fr"}]
+    )
+    report = _run(sync_factory, sync_settings)
+    assert report.ok and report.pages == 1 and report.created == 4, report.error
+    with sync_factory() as session:
+        by_key = {c.external_key: c for c in session.scalars(select(Customer))}
+        assert {by_key[k].parent_customer_id for k in ("A1", "A2", "A3")} == {by_key["Z1"].id}
+        assert (by_key["A1"].sales_rep_id, by_key["A2"].sales_rep_id, by_key["A3"].sales_rep_id) == (
+            "rep-0",
+            "rep-1",
+            None,
+        )
+        assert by_key["A3"].sales_rep_ref == "Inconnu"
+        events = session.scalars(select(OutboxMessage).order_by(OutboxMessage.seq)).all()
+    # One event per customer (already attached: no second event), then the contact's, in order.
+    upserted = [e.payload["data"]["id"] for e in events if e.event_type == "customer.upserted"]
+    assert sorted(upserted) == sorted(c.id for c in by_key.values())
+    assert [e.event_type for e in events].count("contact.upserted") == 1
+    assert [e.seq for e in events] == sorted(e.seq for e in events)
+    assert all(
+        e.payload["data"]["parent_customer_id"] == by_key["Z1"].id
+        for e in events
+        if e.payload["data"].get("id") in (by_key["A1"].id,)
+    )
