@@ -62,6 +62,7 @@ SERVICES: tuple[Service, ...] = (
         secret_env=("CRM_SYNC_FILEMAKER_URL", "CRM_SYNC_FILEMAKER_USER", "CRM_SYNC_FILEMAKER_PASSWORD"),
     ),
     Service("mail_ingest", replicas=2, blobs=True, secret_env=("MAIL_INGEST_MAILBOXES",)),
+    Service("webhooks", replicas=2),
 )
 
 

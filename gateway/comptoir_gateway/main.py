@@ -33,6 +33,7 @@ from comptoir_gateway.web.reports import router as reports_page_router
 from comptoir_gateway.web.routes import LoginRequired
 from comptoir_gateway.web.routes import router as web_router
 from comptoir_gateway.web.tickets import router as ticket_pages_router
+from comptoir_gateway.web.webhooks import router as webhooks_page_router
 from comptoir_gateway.web.wiki import router as wiki_web_router
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
     app.include_router(web_account.router)
     app.include_router(web_admin.router)
     app.include_router(import_page_router)
+    app.include_router(webhooks_page_router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", include_in_schema=False)

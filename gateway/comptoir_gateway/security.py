@@ -146,7 +146,8 @@ def new_csrf_token() -> str:
 def csrf_valid(request: Request, submitted: str | None) -> bool:
     """Double-submit check: the form's token must equal the one in the CSRF cookie."""
     cookie = request.cookies.get(CSRF_COOKIE)
-    return bool(cookie and submitted and hmac.compare_digest(cookie, submitted))
+    # Bytes: compare_digest refuses non-ASCII str, and a forged token must be refused (400), not crash (500).
+    return bool(cookie and submitted and hmac.compare_digest(cookie.encode(), submitted.encode()))
 
 
 def cookie_secure(request: Request) -> bool:

@@ -52,6 +52,9 @@ def run_dev() -> int:
     env = os.environ.copy()
     env["COMPTOIR_DATA_DIR"] = str(data_dir)
     env.setdefault("COMPTOIR_LOG_FORMAT", "text")
+    # A local run may send webhooks to a receiver on this machine over plain http (never in production).
+    env.setdefault("WEBHOOKS_ALLOW_HTTP", "true")
+    env.setdefault("WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true")
     os.environ.update({"COMPTOIR_DATA_DIR": str(data_dir)})
 
     problem = broker_reachable(common.amqp_uri)

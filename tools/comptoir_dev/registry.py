@@ -53,6 +53,7 @@ SERVICES: tuple[ServiceInfo, ...] = (
     _info("reports", "comptoir_reports", "Reports", 9106),
     _info("wiki", "comptoir_wiki", "Wiki", 9107),
     _info("mail_ingest", "comptoir_mail_ingest", "MailIngest", 9105),
+    _info("webhooks", "comptoir_webhooks", "Webhooks", 9108),
 )
 
 

@@ -60,6 +60,12 @@ class SystemUnderTest:
             "PYTHONUNBUFFERED": "1",
             # Tests that count failed sign-ins per address give each test an address of its own.
             "GATEWAY_TRUST_FORWARDED_FOR": "true",
+            # Webhooks go to receivers on 127.0.0.1 over http, and come back quickly after a failure.
+            "WEBHOOKS_ALLOW_HTTP": "true",
+            "WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true",
+            "WEBHOOKS_FIRST_RETRY_SECONDS": "0.5",
+            "WEBHOOKS_MAX_RETRY_SECONDS": "2",
+            "WEBHOOKS_TIMEOUT": "5",
         }
         for name, url in self.database_urls.items():
             env[f"{service(name).env_prefix}DATABASE_URL"] = url

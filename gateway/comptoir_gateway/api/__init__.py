@@ -13,6 +13,7 @@ from comptoir_gateway.api.routes import (
     ticket_config,
     tickets,
     users,
+    webhooks,
     wiki,
 )
 
@@ -29,3 +30,4 @@ api_router.include_router(mail.router)
 api_router.include_router(users.router)
 api_router.include_router(me.router)
 api_router.include_router(imports.router)
+api_router.include_router(webhooks.router)

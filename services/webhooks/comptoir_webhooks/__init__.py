@@ -1,0 +1,1 @@
+"""Outgoing webhooks: events from the bus, POSTed (signed, retried) to the URLs admins subscribe."""

@@ -1,0 +1,148 @@
+"""The nameko face of the webhooks service: one queue per source exchange takes every event, a timer sends the
+due deliveries, admins manage subscriptions over RPC."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from comptoir_common.events import Event
+from comptoir_common.nameko_ext import Database, event_handler, rpc
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+
+from comptoir_webhooks import delivery, subscriptions
+from comptoir_webhooks.models import ProcessedEvent
+
+# Routing key of the handlers' queues: every event type of the exchange (subscriptions filter by type).
+ALL_EVENTS = "#"
+
+
+class WebhooksService:
+    name = "webhooks"
+
+    db = Database(inbox_model=ProcessedEvent)
+    config = Config()
+
+    @property
+    def _settings(self) -> dict:
+        return self.config.get("WEBHOOKS") or {}
+
+    @property
+    def _policy(self) -> delivery.DeliveryPolicy:
+        return delivery.DeliveryPolicy.from_config(self._settings)
+
+    # --- events in: one delivery per matching subscription ---------------------------------------------------
+
+    def _queue(self, event: Event) -> None:
+        subscriptions.queue_event(self.db.session, event.to_envelope())
+
+    @event_handler("tickets", ALL_EVENTS)
+    def on_tickets_event(self, event: Event) -> None:
+        self._queue(event)
+
+    @event_handler("auth", ALL_EVENTS)
+    def on_auth_event(self, event: Event) -> None:
+        self._queue(event)
+
+    @event_handler("crm_sync", ALL_EVENTS)
+    def on_crm_sync_event(self, event: Event) -> None:
+        self._queue(event)
+
+    @event_handler("mail_ingest", ALL_EVENTS)
+    def on_mail_ingest_event(self, event: Event) -> None:
+        self._queue(event)
+
+    @event_handler("notifier", ALL_EVENTS)
+    def on_notifier_event(self, event: Event) -> None:
+        self._queue(event)
+
+    @event_handler("wiki", ALL_EVENTS)
+    def on_wiki_event(self, event: Event) -> None:
+        self._queue(event)
+
+    # --- delivery --------------------------------------------------------------------------------------------
+
+    @timer(interval=1, eager=True)
+    def deliver_due(self) -> None:
+        policy = self._policy
+        # A subscription whose target just failed is not tried again in this pass: a dead receiver (timeouts)
+        # must not hold up the others.
+        failing: set[str] = set()
+        for _ in range(int(self._settings.get("batch", 50))):
+            due = delivery.claim_next_due(self.db.session, failing)
+            if due is None:
+                break
+            if delivery.attempt(self.db.session, due, policy) == "retry":
+                failing.add(due.subscription_id)
+            self.db.commit()
+        delivery.measure_backlog(self.db.session)
+        self.db.commit()
+
+    # --- admins ----------------------------------------------------------------------------------------------
+
+    @rpc
+    def event_types(self, actor: dict) -> list:
+        subscriptions.require_admin(actor)
+        return subscriptions.catalogue_types()
+
+    @rpc
+    def list_subscriptions(self, actor: dict) -> list:
+        return subscriptions.list_subscriptions(self.db.session, actor=actor)
+
+    @rpc
+    def get_subscription(self, actor: dict, subscription_id: str) -> dict:
+        return subscriptions.get_subscription(self.db.session, actor=actor, subscription_id=subscription_id)
+
+    @rpc
+    def create_subscription(self, actor: dict, fields: dict) -> dict:
+        return subscriptions.create_subscription(
+            self.db.session, actor=actor, fields=fields or {}, rules=self._policy.rules
+        )
+
+    @rpc
+    def update_subscription(self, actor: dict, subscription_id: str, fields: dict) -> dict:
+        return subscriptions.update_subscription(
+            self.db.session,
+            actor=actor,
+            subscription_id=subscription_id,
+            fields=fields or {},
+            rules=self._policy.rules,
+        )
+
+    @rpc
+    def delete_subscription(self, actor: dict, subscription_id: str) -> dict:
+        return subscriptions.delete_subscription(
+            self.db.session, actor=actor, subscription_id=subscription_id
+        )
+
+    @rpc
+    def rotate_secret(self, actor: dict, subscription_id: str) -> dict:
+        overlap = timedelta(hours=float(self._settings.get("secret_overlap_hours", 24.0)))
+        return subscriptions.rotate_secret(
+            self.db.session, actor=actor, subscription_id=subscription_id, overlap=overlap
+        )
+
+    @rpc
+    def list_deliveries(
+        self, actor: dict, subscription_id: str, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> dict:
+        return subscriptions.list_deliveries(
+            self.db.session,
+            actor=actor,
+            subscription_id=subscription_id,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
+
+    @rpc
+    def get_delivery(self, actor: dict, delivery_id: str) -> dict:
+        return subscriptions.get_delivery(self.db.session, actor=actor, delivery_id=delivery_id)
+
+    @rpc
+    def replay_delivery(self, actor: dict, delivery_id: str) -> dict:
+        return subscriptions.replay_delivery(self.db.session, actor=actor, delivery_id=delivery_id)
+
+    @rpc
+    def send_test_event(self, actor: dict, subscription_id: str) -> dict:
+        return subscriptions.send_test_event(self.db.session, actor=actor, subscription_id=subscription_id)
