@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import comptoir_common.db
 import sqlalchemy as sa
 from alembic import op
+from comptoir_common import migration_ops
 
 revision: str = "cb268b914fc5"
 down_revision: str | None = None
@@ -57,37 +58,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_customers_sales_rep_id"), ["sales_rep_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_customers_search_name"), ["search_name"], unique=False)
 
-    op.create_table(
-        "outbox",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("created_at", comptoir_common.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("published_at", comptoir_common.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_pending",
-            ["seq"],
-            unique=False,
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
+    migration_ops.create_outbox_table()
 
-    op.create_table(
-        "processed_events",
-        sa.Column("consumer", sa.String(length=150), nullable=False),
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("processed_at", comptoir_common.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_events")),
-    )
+    migration_ops.create_processed_events_table()
     op.create_table(
         "sync_rejections",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -194,15 +167,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sync_rejections_created_at"))
 
     op.drop_table("sync_rejections")
-    op.drop_table("processed_events")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_outbox_pending",
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
-
-    op.drop_table("outbox")
+    migration_ops.drop_processed_events_table()
+    migration_ops.drop_outbox_table()
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_search_name"))
         batch_op.drop_index(batch_op.f("ix_customers_sales_rep_id"))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import comptoir_common.db
 import sqlalchemy as sa
 from alembic import op
+from comptoir_common import migration_ops
 
 revision: str = "679a0e86c379"
 down_revision: str | None = None
@@ -50,13 +51,7 @@ def upgrade() -> None:
         sa.Column("label", sa.String(length=200), nullable=True),
         sa.PrimaryKeyConstraint("dimension", "value", name=op.f("pk_dimension_values")),
     )
-    op.create_table(
-        "processed_events",
-        sa.Column("consumer", sa.String(length=150), nullable=False),
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("processed_at", comptoir_common.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_events")),
-    )
+    migration_ops.create_processed_events_table()
     op.create_table(
         "rebuild_runs",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -168,7 +163,7 @@ def downgrade() -> None:
 
     op.drop_table("ticket_assignees")
     op.drop_table("rebuild_runs")
-    op.drop_table("processed_events")
+    migration_ops.drop_processed_events_table()
     op.drop_table("dimension_values")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_sales_rep_id"))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import comptoir_common.db
 import sqlalchemy as sa
 from alembic import op
+from comptoir_common import migration_ops
 
 revision: str = "67f6ac378da2"
 down_revision: str | None = None
@@ -32,29 +33,7 @@ def upgrade() -> None:
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_customers_sales_rep_id"), ["sales_rep_id"], unique=False)
 
-    op.create_table(
-        "outbox",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("event_type", sa.String(length=100), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("created_at", comptoir_common.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("published_at", comptoir_common.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("seq", name=op.f("pk_outbox")),
-        sa.UniqueConstraint("event_id", name=op.f("uq_outbox_event_id")),
-    )
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_outbox_pending",
-            ["seq"],
-            unique=False,
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
+    migration_ops.create_outbox_table()
 
     op.create_table(
         "pages",
@@ -82,13 +61,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_pages_customer_title", ["customer_id", "title"], unique=False)
         batch_op.create_index(batch_op.f("ix_pages_parent_id"), ["parent_id"], unique=False)
 
-    op.create_table(
-        "processed_events",
-        sa.Column("consumer", sa.String(length=150), nullable=False),
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("processed_at", comptoir_common.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id", name=op.f("pk_processed_events")),
-    )
+    migration_ops.create_processed_events_table()
     op.create_table(
         "attachments",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -188,21 +161,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_attachments_page_id"))
 
     op.drop_table("attachments")
-    op.drop_table("processed_events")
+    migration_ops.drop_processed_events_table()
     with op.batch_alter_table("pages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pages_parent_id"))
         batch_op.drop_index("ix_pages_customer_title")
         batch_op.drop_index(batch_op.f("ix_pages_customer_id"))
 
     op.drop_table("pages")
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_outbox_pending",
-            postgresql_where=sa.text("published_at IS NULL"),
-            sqlite_where=sa.text("published_at IS NULL"),
-        )
-
-    op.drop_table("outbox")
+    migration_ops.drop_outbox_table()
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customers_sales_rep_id"))
 
