@@ -24,7 +24,7 @@ from comptoir_gateway.security import (
     sign_value,
 )
 from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, safe_next
+from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, safe_next, submit_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,10 +75,10 @@ async def login_submit(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     context = {"email": email, "next": safe_next(next)}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "login.html", context | {"error": CSRF_MESSAGE}, status_code=400)
-    try:
-        result = await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "auth",
             "login",
             email=email,
@@ -86,12 +86,17 @@ async def login_submit(
             kind="web",
             client=client_info(request),
             device_token=device_token(request),
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        message = error_text(exc, "Connexion impossible.")
-        return render_page(request, "login.html", context | {"error": message}, status_code=exc.status_code)
+        ),
+        on_error=lambda message, status: render_page(
+            request, "login.html", context | {"error": message}, status_code=status
+        ),
+        on_success=lambda result: _after_password(request, result, next),
+        refused="Connexion impossible.",
+    )
+
+
+def _after_password(request: Request, result: dict[str, Any], next: str) -> Response:
+    """Ask for the emailed code when the account needs it, else sign in."""
     if result["status"] == "code_required":
         settings = request.app.state.settings
         response = RedirectResponse("/login/code", status_code=303)
@@ -140,25 +145,28 @@ async def code_submit(
     challenge = _challenge(request)
     if challenge is None:
         return RedirectResponse("/login?notice=expired", status_code=303)
-    context = {"hint": challenge.get("hint")}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "login_code.html", context | {"error": CSRF_MESSAGE}, status_code=400)
-    try:
-        result = await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "auth",
             "verify_code",
             challenge_id=challenge["cid"],
             code=code,
             trust_device=bool(trust_device),
             client=client_info(request),
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request, "login_code.html", context | {"error": error_text(exc)}, status_code=exc.status_code
-        )
-    return _sign_in(request, result, challenge.get("next") or "/")
+        ),
+        on_error=lambda message, status: _code_page(request, challenge, error=message, status_code=status),
+        on_success=lambda result: _sign_in(request, result, challenge.get("next") or "/"),
+    )
+
+
+def _code_page(
+    request: Request, challenge: dict[str, Any], status_code: int = 200, **messages: str
+) -> Response:
+    return render_page(
+        request, "login_code.html", {"hint": challenge.get("hint")} | messages, status_code=status_code
+    )
 
 
 @router.post("/login/code/resend")
@@ -168,19 +176,16 @@ async def code_resend(
     challenge = _challenge(request)
     if challenge is None:
         return RedirectResponse("/login?notice=expired", status_code=303)
-    context = {"hint": challenge.get("hint")}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "login_code.html", context | {"error": CSRF_MESSAGE}, status_code=400)
-    try:
-        await services.call("auth", "resend_code", challenge_id=challenge["cid"], client=client_info(request))
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request, "login_code.html", context | {"error": error_text(exc)}, status_code=exc.status_code
-        )
-    return render_page(
-        request, "login_code.html", context | {"notice": "Un nouveau code vient de vous être envoyé."}
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
+            "auth", "resend_code", challenge_id=challenge["cid"], client=client_info(request)
+        ),
+        on_error=lambda message, status: _code_page(request, challenge, error=message, status_code=status),
+        on_success=lambda _: _code_page(
+            request, challenge, notice="Un nouveau code vient de vous être envoyé."
+        ),
     )
 
 
@@ -257,26 +262,21 @@ async def _link_submit(
     request: Request, services, token: str, purpose: str, password: str, confirm: str, csrf_token: str
 ) -> Response:
     page = {"info": {"purpose": purpose}, "purpose": purpose}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "password_set.html", page | {"error": CSRF_MESSAGE}, status_code=400)
-    if password != confirm:
-        return render_page(
-            request,
-            "password_set.html",
-            page | {"error": "Les deux mots de passe saisis sont différents."},
-            status_code=422,
-        )
+
+    def show_error(message: str, status_code: int) -> Response:
+        return render_page(request, "password_set.html", page | {"error": message}, status_code=status_code)
+
+    if password != confirm and csrf_valid(request, csrf_token):
+        return show_error("Les deux mots de passe saisis sont différents.", 422)
     method = "reset_password" if purpose == "reset" else "accept_invitation"
-    try:
-        await services.call("auth", method, token=token, password=password, client=client_info(request))
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request, "password_set.html", page | {"error": error_text(exc)}, status_code=exc.status_code
-        )
     notice = "reset" if purpose == "reset" else "welcome"
-    return RedirectResponse(f"/login?notice={notice}", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("auth", method, token=token, password=password, client=client_info(request)),
+        on_error=show_error,
+        on_success=lambda _: RedirectResponse(f"/login?notice={notice}", status_code=303),
+    )
 
 
 @router.get("/mot-de-passe/reinitialiser/{token}")
@@ -333,17 +333,17 @@ async def signup_submit(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     form = {"email": email, "name": name, "company": company, "phone": phone, "message": message}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "signup.html", {"form": form, "error": CSRF_MESSAGE}, status_code=400)
-    try:
-        result = await services.call("auth", "request_signup", fields=form, client=client_info(request))
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request, "signup.html", {"form": form, "error": error_text(exc)}, status_code=exc.status_code
-        )
-    return render_page(request, "signup.html", {"form": {}, "sent": result["message"]})
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("auth", "request_signup", fields=form, client=client_info(request)),
+        on_error=lambda message, status: render_page(
+            request, "signup.html", {"form": form, "error": message}, status_code=status
+        ),
+        on_success=lambda result: render_page(
+            request, "signup.html", {"form": {}, "sent": result["message"]}
+        ),
+    )
 
 
 # --- my profile ---------------------------------------------------------------------------------------------
@@ -367,15 +367,15 @@ async def profile_page(request: Request, services: ServicesDep) -> Response:
 
 async def _profile_action(request: Request, services, csrf_token: str, call, success: str) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _profile(request, services, actor, error=CSRF_MESSAGE, status_code=400)
-    try:
-        await call(actor)
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return await _profile(request, services, actor, error=error_text(exc), status_code=exc.status_code)
-    return await _profile(request, services, actor, notice=success)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: call(actor),
+        on_error=lambda message, status: _profile(
+            request, services, actor, error=message, status_code=status
+        ),
+        on_success=lambda _: _profile(request, services, actor, notice=success),
+    )
 
 
 @router.post("/profil")

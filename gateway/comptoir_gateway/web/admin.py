@@ -14,8 +14,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway.rpc import ServicesDep
 from comptoir_gateway.security import client_info, csrf_valid
-from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, submit_form
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -113,24 +113,18 @@ async def new_user_submit(
 ) -> Response:
     actor = require_actor(request)
     form = _user_form(email, name, phone, role, customer_id, language)
-    if not csrf_valid(request, csrf_token):
-        return render_page(
-            request, "admin/user_form.html", {"form": form, "error": CSRF_MESSAGE}, status_code=400
-        )
-    try:
-        user = await services.call(
-            "auth", "create_user", actor=actor, fields=form, client=client_info(request)
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code == 403:
-            raise
-        return render_page(
-            request,
-            "admin/user_form.html",
-            {"form": form, "error": error_text(exc)},
-            status_code=exc.status_code,
-        )
-    return RedirectResponse(f"/admin/utilisateurs/{user['id']}?notice=created", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("auth", "create_user", actor=actor, fields=form, client=client_info(request)),
+        on_error=lambda message, status: render_page(
+            request, "admin/user_form.html", {"form": form, "error": message}, status_code=status
+        ),
+        on_success=lambda user: RedirectResponse(
+            f"/admin/utilisateurs/{user['id']}?notice=created", status_code=303
+        ),
+        propagate=(403,),
+    )
 
 
 async def _user_page(request: Request, services, actor: dict, user_id: str, **extra: Any) -> Response:
@@ -166,21 +160,18 @@ async def user_submit(
 ) -> Response:
     actor = require_actor(request)
     form = _user_form(email, name, phone, role, customer_id, language)
-    if not csrf_valid(request, csrf_token):
-        return await _user_page(
-            request, services, actor, user_id, form=form, error=CSRF_MESSAGE, status_code=400
-        )
-    try:
-        await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "auth", "update_user", actor=actor, user_id=user_id, changes=form, client=client_info(request)
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code in (403, 404):
-            raise
-        return await _user_page(
-            request, services, actor, user_id, form=form, error=error_text(exc), status_code=exc.status_code
-        )
-    return RedirectResponse(f"/admin/utilisateurs/{user_id}?notice=saved", status_code=303)
+        ),
+        on_error=lambda message, status: _user_page(
+            request, services, actor, user_id, form=form, error=message, status_code=status
+        ),
+        on_success=lambda _: RedirectResponse(f"/admin/utilisateurs/{user_id}?notice=saved", status_code=303),
+        propagate=(403, 404),
+    )
 
 
 USER_ACTIONS = {
@@ -203,18 +194,19 @@ async def user_action(
     actor = require_actor(request)
     if action not in USER_ACTIONS:
         raise HTTPException(404, "Action inconnue.")
-    if not csrf_valid(request, csrf_token):
-        return await _user_page(request, services, actor, user_id, error=CSRF_MESSAGE, status_code=400)
     method, notice = USER_ACTIONS[action]
-    try:
-        await services.call("auth", method, actor=actor, user_id=user_id, client=client_info(request))
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code in (403, 404):
-            raise
-        return await _user_page(
-            request, services, actor, user_id, error=error_text(exc), status_code=exc.status_code
-        )
-    return RedirectResponse(f"/admin/utilisateurs/{user_id}?notice={notice}", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("auth", method, actor=actor, user_id=user_id, client=client_info(request)),
+        on_error=lambda message, status: _user_page(
+            request, services, actor, user_id, error=message, status_code=status
+        ),
+        on_success=lambda _: RedirectResponse(
+            f"/admin/utilisateurs/{user_id}?notice={notice}", status_code=303
+        ),
+        propagate=(403, 404),
+    )
 
 
 # --- sign-up requests ---------------------------------------------------------------------------------------
@@ -283,19 +275,18 @@ async def _decide_signup(
 ) -> Response:
     """Approve or reject a sign-up request; a refusal re-renders the request page with the French reason."""
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _signup_page(request, services, actor, request_id, error=CSRF_MESSAGE, status_code=400)
-    try:
-        await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "auth", method, actor=actor, request_id=request_id, client=client_info(request), **choice
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code in (403, 404):
-            raise
-        return await _signup_page(
-            request, services, actor, request_id, error=error_text(exc), status_code=exc.status_code
-        )
-    return RedirectResponse(f"/admin/demandes?notice={notice}", status_code=303)
+        ),
+        on_error=lambda message, status: _signup_page(
+            request, services, actor, request_id, error=message, status_code=status
+        ),
+        on_success=lambda _: RedirectResponse(f"/admin/demandes?notice={notice}", status_code=303),
+        propagate=(403, 404),
+    )
 
 
 @router.post("/demandes/{request_id}/accepter")

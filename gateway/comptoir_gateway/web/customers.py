@@ -13,18 +13,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway.rpc import ServicesDep
 from comptoir_gateway.security import csrf_valid
-from comptoir_gateway.web.rendering import render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.rendering import error_text, render_page
+from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, submit_form
 
 router = APIRouter(prefix="/admin/customers", include_in_schema=False)
 
 PAGE_SIZE = 50
 MAX_UPLOAD = 50 * 1024 * 1024
 SOURCE_LABELS = {"filemaker": "FileMaker", "quadra": "Quadra", "manual": "Saisi à la main"}
-
-
-def _message(exc: HTTPException) -> str:
-    return exc.detail if isinstance(exc.detail, str) else exc.detail.get("message", "Demande refusée.")
 
 
 @router.get("")
@@ -145,31 +141,27 @@ async def new_customer_submit(
     csrf_token: FormField = "",
 ) -> Response:
     actor = require_actor(request)
-    form = {
-        "name": name,
-        "account_number": account_number,
-        "phone": phone,
-        "street": street,
-        "postal_code": postal_code,
-        "city": city,
-        "domains": domains,
-        "contacts": contacts,
-    }
-    if not csrf_valid(request, csrf_token):
-        return render_page(
-            request, "customer_form.html", {"form": form, "error": CSRF_MESSAGE}, status_code=400
-        )
-    try:
-        customer = await services.call(
-            "crm_sync", "create_customer", actor=actor, customer=_form_payload(**form)
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request, "customer_form.html", {"form": form, "error": _message(exc)}, status_code=exc.status_code
-        )
-    return RedirectResponse(f"/admin/customers/{customer['id']}?saved=1", status_code=303)
+    form = dict(
+        name=name,
+        account_number=account_number,
+        phone=phone,
+        street=street,
+        postal_code=postal_code,
+        city=city,
+        domains=domains,
+        contacts=contacts,
+    )
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("crm_sync", "create_customer", actor=actor, customer=_form_payload(**form)),
+        on_error=lambda message, status: render_page(
+            request, "customer_form.html", {"form": form, "error": message}, status_code=status
+        ),
+        on_success=lambda customer: RedirectResponse(
+            f"/admin/customers/{customer['id']}?saved=1", status_code=303
+        ),
+    )
 
 
 @router.get("/sync")
@@ -226,7 +218,7 @@ async def quadra_upload(
         return render_page(
             request,
             "customers_sync.html",
-            {"status": status, "error": _message(exc)},
+            {"status": status, "error": error_text(exc)},
             status_code=exc.status_code,
         )
     status = await services.call("crm_sync", "sync_status", actor=actor)
@@ -274,36 +266,34 @@ async def edit_customer_submit(
     csrf_token: FormField = "",
 ) -> Response:
     actor = require_actor(request)
-    form = {
-        "name": name,
-        "account_number": account_number,
-        "phone": phone,
-        "street": street,
-        "postal_code": postal_code,
-        "city": city,
-        "domains": domains,
-        "contacts": contacts,
-    }
+    form = dict(
+        name=name,
+        account_number=account_number,
+        phone=phone,
+        street=street,
+        postal_code=postal_code,
+        city=city,
+        domains=domains,
+        contacts=contacts,
+    )
     customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
     context = {"form": form, "customer": customer}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "customer_form.html", context | {"error": CSRF_MESSAGE}, status_code=400)
     payload = _form_payload(**form)
     # Keep existing contacts (their ids) when the same person is still listed.
     by_email = {e: c["id"] for c in customer.get("contacts") or [] for e in c["emails"]}
     for contact in payload["contacts"]:
         contact["id"] = next((by_email[e.lower()] for e in contact["emails"] if e.lower() in by_email), None)
-    try:
-        await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "crm_sync", "update_customer", actor=actor, customer_id=customer_id, customer=payload
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request, "customer_form.html", context | {"error": _message(exc)}, status_code=exc.status_code
-        )
-    return RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303)
+        ),
+        on_error=lambda message, status: render_page(
+            request, "customer_form.html", context | {"error": message}, status_code=status
+        ),
+        on_success=lambda _: RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303),
+    )
 
 
 @router.post("/{customer_id}/active")

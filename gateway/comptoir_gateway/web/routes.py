@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
+from starlette.responses import Response
 
-from comptoir_gateway.security import optional_actor
+from comptoir_gateway.security import csrf_valid, optional_actor
+from comptoir_gateway.web.rendering import error_text
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,3 +37,37 @@ def safe_next(next_path: str | None) -> str:
     if next_path and next_path.startswith("/") and not next_path.startswith("//"):
         return next_path
     return "/"
+
+
+ErrorPage = Callable[[str, int], Response | Awaitable[Response]]
+
+
+async def submit_form(
+    request: Request,
+    csrf_token: str | None,
+    action: Callable[[], Awaitable[Any]],
+    *,
+    on_error: ErrorPage,
+    on_success: Callable[[Any], Response | Awaitable[Response]],
+    propagate: Collection[int] = (),
+    refused: str = "Demande refusée.",
+) -> Response:
+    """The one shape of a form post: CSRF check, the service call, then where the form leads.
+
+    When the service refuses the caller's input (4xx), ``on_error(message, status)`` shows the form again with the
+    French message (``refused`` when the service gave none). Server errors, and the statuses in ``propagate`` (say 403/404 on a page the caller may not
+    see), go to the application's error pages instead.
+    """
+    if not csrf_valid(request, csrf_token):
+        return await _page(on_error(CSRF_MESSAGE, 400))
+    try:
+        result = await action()
+    except HTTPException as exc:
+        if exc.status_code >= 500 or exc.status_code in propagate:
+            raise
+        return await _page(on_error(error_text(exc, refused), exc.status_code))
+    return await _page(on_success(result))
+
+
+async def _page(page: Response | Awaitable[Response]) -> Response:
+    return await page if inspect.isawaitable(page) else page

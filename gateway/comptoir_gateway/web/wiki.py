@@ -15,14 +15,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from comptoir_gateway.api.routes.wiki import attach_upload, attachment_response
 from comptoir_gateway.rpc import ServicesDep
 from comptoir_gateway.security import csrf_valid
-from comptoir_gateway.web.rendering import render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.rendering import error_text, render_page
+from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, submit_form
 
 router = APIRouter(include_in_schema=False)
-
-
-def _message(exc: HTTPException) -> str:
-    return exc.detail if isinstance(exc.detail, str) else exc.detail.get("message", "Demande refusée.")
 
 
 def _form_tags(tags: str) -> list[str]:
@@ -138,10 +134,10 @@ async def create_page(
         "visible_to_customer": bool(visible_to_customer),
     }
     context = {"page": None, "form": form, "customer_id": customer_id, "parent_id": parent_id}
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "wiki_edit.html", context | {"error": CSRF_MESSAGE}, status_code=400)
-    try:
-        page = await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "wiki",
             "create_page",
             actor=actor,
@@ -152,14 +148,12 @@ async def create_page(
             tags=_form_tags(tags),
             visible_to_customer=bool(visible_to_customer),
             comment=comment or None,
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request, "wiki_edit.html", context | {"error": _message(exc)}, status_code=exc.status_code
-        )
-    return RedirectResponse(f"/wiki/pages/{page['id']}", status_code=303)
+        ),
+        on_error=lambda message, status: render_page(
+            request, "wiki_edit.html", context | {"error": message}, status_code=status
+        ),
+        on_success=lambda page: RedirectResponse(f"/wiki/pages/{page['id']}", status_code=303),
+    )
 
 
 @router.get("/wiki/pages/{page_id}")
@@ -251,11 +245,11 @@ async def save_page(
             return render_page(
                 request,
                 "wiki_edit.html",
-                context | {"error": _message(exc), "merge": merge, "conflict": exc.detail},
+                context | {"error": error_text(exc), "merge": merge, "conflict": exc.detail},
                 status_code=409,
             )
         return render_page(
-            request, "wiki_edit.html", context | {"error": _message(exc)}, status_code=exc.status_code
+            request, "wiki_edit.html", context | {"error": error_text(exc)}, status_code=exc.status_code
         )
     return RedirectResponse(f"/wiki/pages/{page_id}?saved=1", status_code=303)
 
@@ -326,7 +320,7 @@ async def upload_attachment(
         attachment = await attach_upload(request, services, actor, page_id, file)
     except HTTPException as exc:
         if wants_json and exc.status_code < 500:
-            return JSONResponse({"detail": _message(exc)}, status_code=exc.status_code)
+            return JSONResponse({"detail": error_text(exc)}, status_code=exc.status_code)
         raise
     if wants_json:
         return JSONResponse(attachment, status_code=201)
@@ -356,7 +350,7 @@ async def preview(
             "wiki", "preview", actor=actor, content=content, customer_id=customer_id or None
         )
     except HTTPException as exc:
-        return JSONResponse({"detail": _message(exc)}, status_code=exc.status_code)
+        return JSONResponse({"detail": error_text(exc)}, status_code=exc.status_code)
     return JSONResponse(result)
 
 
