@@ -66,6 +66,8 @@ class SystemUnderTest:
             "WEBHOOKS_FIRST_RETRY_SECONDS": "0.5",
             "WEBHOOKS_MAX_RETRY_SECONDS": "2",
             "WEBHOOKS_TIMEOUT": "5",
+            # A broker slow to answer on a loaded machine is not a broker that is down: wait longer than the default.
+            "COMPTOIR_BROKER_WAIT": os.environ.get("COMPTOIR_BROKER_WAIT", "120"),
         }
         for name, url in self.database_urls.items():
             env[f"{service(name).env_prefix}DATABASE_URL"] = url
