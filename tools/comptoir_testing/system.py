@@ -119,7 +119,7 @@ class SystemUnderTest:
         self.wait_healthy([key])
         return f"http://127.0.0.1:{port}"
 
-    def wait_healthy(self, keys: list[str] | None = None, timeout: float = 90.0) -> None:
+    def wait_healthy(self, keys: list[str] | None = None, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         for key in keys or list(self.processes):
             url = f"http://127.0.0.1:{self.health_ports[key]}/healthz"
