@@ -1,7 +1,9 @@
 """deploy/k8s: generated base up to date, ``kubectl kustomize`` renders valid objects covering every service.
 
-kubeconform and helm are not installable from the registries available here (checked: pypi, npm); the checks below
-validate the rendered objects' structure and cross-references instead, and always run.
+kubeconform and helm are not installable from the registries available here (checked: pypi, npm). Every rendered
+object is validated instead against the Kubernetes API's own OpenAPI schemas (strict: unknown fields are errors)
+with kubernetes-validate, which bundles them, for the oldest and newest Kubernetes versions we support; the checks
+after it cover what a schema cannot (cross-references, probes on the health ports, one Deployment per service).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 import subprocess
 import sys
 
+import kubernetes_validate
 import pytest
 import yaml
 from comptoir_testing.deployment import ANNOUNCED, ON_MAIN, REPO, env_prefix
@@ -66,6 +69,28 @@ def test_every_service_has_an_entry_and_missing_packages_stay_disabled():
         assert name in table, f"add {name} to SERVICES in deploy/k8s/generate.py"
     for name in ANNOUNCED.keys() - ON_MAIN.keys():
         assert not table[name].enabled, f"{name} is not on main: its Deployment must stay disabled"
+
+
+# Oldest Kubernetes release still supported upstream when this was written, and the newest the schemas know.
+KUBERNETES_VERSIONS = ("1.32.0", "1.37.0")
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_objects_validate_against_the_kubernetes_api_schemas(rendered, version):
+    problems = []
+    for doc in rendered:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+    assert problems == []
+
+
+def test_schema_validation_catches_a_misspelt_field(rendered):
+    deployment = next(doc for doc in rendered if doc["kind"] == "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
 
 
 def test_objects_are_well_formed(rendered):
