@@ -280,7 +280,7 @@ def declare_topology(service_classes, amqp_uri: str) -> list[str]:
     published before its consumer's queue exists would otherwise reach no one.
     """
     declared = []
-    with Connection(amqp_uri) as connection:
+    with Connection(amqp_uri, connect_timeout=30) as connection:
         for service_cls in service_classes:
             for method_name in dir(service_cls):
                 for entrypoint in getattr(getattr(service_cls, method_name), "nameko_entrypoints", ()):

@@ -42,11 +42,11 @@ def _dead_letter_one(amqp_uri: str, source: str, event_type: str, queue: str) ->
 def handler_queues(amqp_uri):
     source, service = f"src{uuid.uuid4().hex[:6]}", f"svc{uuid.uuid4().hex[:6]}"
     queue, dead = event_queues(source, "thing.happened", service, "on_thing")
-    with Connection(amqp_uri) as connection:
+    with Connection(amqp_uri, connect_timeout=30) as connection:
         queue(connection).declare()
         dead(connection).declare()
     yield source, queue.name, dead.name
-    with Connection(amqp_uri) as connection:
+    with Connection(amqp_uri, connect_timeout=30) as connection:
         channel = connection.channel()
         channel.queue_delete(queue.name)
         channel.queue_delete(dead.name)
