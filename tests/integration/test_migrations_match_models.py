@@ -10,11 +10,11 @@ import importlib
 
 import pytest
 from alembic.autogenerate import compare_metadata
-from sqlalchemy.dialects.postgresql import TSVECTOR
 from alembic.migration import MigrationContext
 from comptoir_common.db import make_engine
 from comptoir_common.migrations import upgrade
 from comptoir_dev.registry import SERVICES
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 
 def _is_postgresql_search_structure(obj, name, type_, reflected, compare_to) -> bool:
