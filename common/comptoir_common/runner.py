@@ -10,6 +10,7 @@ import logging
 import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,6 +44,22 @@ def broker_reachable(amqp_uri: str, timeout: float = 3.0) -> str | None:
     return None
 
 
+def wait_for_broker(
+    amqp_uri: str, wait: float, on_retry: Callable[[str], None] = lambda problem: None
+) -> str | None:
+    """None once the broker answers; the last problem if it still does not after ``wait`` seconds.
+
+    A broker that is starting, or busy on a loaded machine, is not one that is down: callers wait a while.
+    """
+    problem = broker_reachable(amqp_uri)
+    deadline = time.monotonic() + wait
+    while problem and time.monotonic() < deadline:
+        on_retry(problem)
+        time.sleep(2.0)
+        problem = broker_reachable(amqp_uri)
+    return problem
+
+
 def _check_broker(amqp_uri: str):
     def check() -> None:
         problem = broker_reachable(amqp_uri, timeout=2.0)
@@ -55,12 +72,13 @@ def _check_broker(amqp_uri: str):
 def run_service(service_cls, settings: ServiceSettings, migrations_dir: Path) -> None:
     """Run ``service_cls`` until SIGTERM or Ctrl-C."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
-    problem = broker_reachable(settings.amqp_uri)
-    deadline = time.monotonic() + settings.broker_wait
-    while problem and time.monotonic() < deadline:
-        log.warning("%s; retrying for up to %.0fs (COMPTOIR_BROKER_WAIT)", problem, settings.broker_wait)
-        time.sleep(2.0)
-        problem = broker_reachable(settings.amqp_uri)
+    problem = wait_for_broker(
+        settings.amqp_uri,
+        settings.broker_wait,
+        on_retry=lambda problem: log.warning(
+            "%s; retrying for up to %.0fs (COMPTOIR_BROKER_WAIT)", problem, settings.broker_wait
+        ),
+    )
     if problem:
         log.error("%s: start RabbitMQ (rabbitmq-server -detached) or set AMQP_URI", problem)
         sys.exit(2)

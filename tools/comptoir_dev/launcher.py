@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from comptoir_common.runner import broker_reachable
+from comptoir_common.runner import wait_for_broker
 from comptoir_common.settings import CommonSettings
 
 from comptoir_dev import seed
@@ -57,7 +57,15 @@ def run_dev() -> int:
     env.setdefault("WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true")
     os.environ.update({"COMPTOIR_DATA_DIR": str(data_dir)})
 
-    problem = broker_reachable(common.amqp_uri)
+    problem = wait_for_broker(
+        common.amqp_uri,
+        common.broker_wait,
+        on_retry=lambda problem: print(
+            f"{problem}; retrying for up to {common.broker_wait:.0f}s (COMPTOIR_BROKER_WAIT)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     if problem:
         print(
             f"\n{problem}.\nComptoir needs RabbitMQ. Start it with `rabbitmq-server -detached` "
