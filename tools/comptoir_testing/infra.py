@@ -117,7 +117,8 @@ def drop_database(server_url: str, name: str) -> None:
 
 
 def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+    # Vhost changes queue behind another run's deletion of a vhost full of quorum queues: minutes, not seconds.
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=300)
 
 
 def create_vhost(server_uri: str, local: bool) -> tuple[str, str | None]:
