@@ -112,7 +112,7 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
         channel = connection.channel()
         channel.exchange_declare(exchange_name("tickets"), exchange_type="topic", durable=True)
         queue = channel.queue_declare(queue="", exclusive=True).method.queue
-        for key in ("ticket.imported", "ticket.created", "ticket.message_added"):
+        for key in ("ticket.batch_imported", "ticket.created", "ticket.message_added"):
             channel.queue_bind(queue, exchange_name("tickets"), routing_key=key)
         try:
             report, summary = _run(system, admin, tmp_path, tickets_file, messages_file, dry_run=True)
@@ -193,7 +193,8 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
             assert live.status_code == 201, live.text
             assert live.json()["number"] > base + 4
 
-            # Events: ticket.imported only (valid against the catalogue), never ticket.created for imports.
+            # Events: one ticket.batch_imported per batch (valid against the catalogue), never ticket.created for
+            # imports.
             envelopes = []
             for _ in range(200):
                 method, _, body = channel.basic_get(queue, auto_ack=True)
@@ -205,11 +206,18 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                     time.sleep(0.1)
                     continue
                 envelopes.append(json.loads(body))
-            ours = [
-                e for e in envelopes if base < (e["data"].get("ticket") or {}).get("number", 0) <= base + 4
-            ]
-            assert {e["type"] for e in ours} == {"ticket.imported"}
-            assert len(ours) == 5  # 3 created, then 1 updated and 1 created
+
+            def numbers(envelope: dict) -> list[int]:
+                snapshots = [t["ticket"] for t in envelope["data"].get("tickets") or []]
+                snapshots += [envelope["data"]["ticket"]] if envelope["data"].get("ticket") else []
+                return [n for n in (t.get("number", 0) for t in snapshots) if base < n <= base + 4]
+
+            ours = [e for e in envelopes if numbers(e)]
+            assert {e["type"] for e in ours} == {"ticket.batch_imported"}
+            # One event per batch, an entry per ticket: 3 created, then 1 updated and 1 created.
+            entries = [t for e in ours for t in e["data"]["tickets"]]
+            assert sorted(t["created"] for t in entries) == [False, True, True, True, True]
+            assert len(ours) < len(entries)
             for envelope in ours:
                 event_catalogue.validate(envelope)
         finally:

@@ -14,8 +14,11 @@ import getpass
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any, TextIO
 
 import httpx
@@ -240,6 +243,41 @@ class Attachments:
                 message["attachments"] = [self.known[p] for p in paths if p in self.known]
 
 
+def prefetched(batches: Iterator[list[dict[str, Any]]], ahead: int = 2) -> Iterator[list[dict[str, Any]]]:
+    """The batches, read by a thread of their own while the previous ones are being imported: reading the files and
+    waiting for the service overlap instead of taking turns."""
+    queue: Queue = Queue(maxsize=ahead)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.5)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+            return
+        queue.put(done)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
 def write_rejected(path: Path, rejected: list[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream, delimiter=";")
@@ -282,7 +320,7 @@ def run(
             out.write(f"Reprise après {state.batches_done} lot(s) déjà importé(s).\n")
         attachments = Attachments(api, attachments_dir, dry_run)
         progress = Progress(total, progress_stream)
-        for index, batch in enumerate(reader.tickets(batch_size)):
+        for index, batch in enumerate(prefetched(reader.tickets(batch_size))):
             if state is not None and index < state.batches_done:
                 progress.advance(len(batch), skipped=True)
                 continue
