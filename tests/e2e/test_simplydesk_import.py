@@ -319,3 +319,49 @@ def test_admin_page_simulates_then_imports_with_progress(system, tmp_path):
         system, "SELECT number FROM tickets WHERE number > :n AND number < :m", n=base, m=base + 9
     )
     assert sorted(n for (n,) in numbers) == [base + 1, base + 2, base + 3]
+
+
+class _InterruptAfter(io.StringIO):
+    """A progress stream that interrupts the command (as Ctrl+C would) on its ``limit``-th line."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def write(self, text: str) -> int:
+        self.limit -= 1
+        if self.limit <= 0:
+            raise KeyboardInterrupt
+        return super().write(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_interrupted_import_resumes_where_it_stopped(system, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    base = 500_000 + int(tag, 16) % 10_000 * 10
+    with system.client() as http:
+        admin = Person(system, http, "admin")
+    rows = [ticket_row(base + i, datetime(2024, 2, 1, 9, i), description=f"Demande {i}") for i in range(1, 7)]
+    tickets_file = write_csv(tmp_path / "reprise.csv", TICKET_HEADERS, rows, encoding="utf-8", delimiter=";")
+    common = dict(tickets_file=tickets_file, url=system.base_url, email=admin.email, password=admin.password,
+                  batch_size=2)  # fmt: skip
+    try:
+        simplydesk_import.run(**common, out=io.StringIO(), progress_stream=_InterruptAfter(2))
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the import was not interrupted")
+    state = json.loads((tmp_path / "reprise.csv.import-state.json").read_text(encoding="utf-8"))
+    assert state["batches_done"] == 2
+    done = _tickets_db(system, "SELECT number FROM tickets WHERE number > :n ORDER BY number", n=base)
+    assert [n for (n,) in done] == [base + 1, base + 2, base + 3, base + 4]
+
+    out = io.StringIO()
+    report = simplydesk_import.run(**common, out=out, progress_stream=io.StringIO())
+    assert "Reprise après 2 lot(s) déjà importé(s)." in out.getvalue()
+    # The batches done were not sent again (they would count as unchanged): the totals are those of one whole run.
+    assert (report.counts["created"], report.counts["unchanged"]) == (6, 0)
+    assert not (tmp_path / "reprise.csv.import-state.json").exists()
+    assert len(_tickets_db(system, "SELECT 1 FROM tickets WHERE number > :n", n=base)) == 6
