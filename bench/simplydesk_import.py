@@ -84,6 +84,36 @@ def seed_customers(url: str, count: int) -> None:
         engine.dispose()
 
 
+class DatabaseCpu:
+    """CPU time of the PostgreSQL backends serving the system's databases (from /proc; backends that ended between
+    two readings are missed, so it is a lower bound)."""
+
+    def __init__(self, engine, databases: list[str]):
+        self.engine = engine
+        self.databases = databases
+        self.start = self._read()
+
+    def _read(self) -> dict[int, float]:
+        with self.engine.connect() as connection:
+            pids = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"), {"names": self.databases}
+            ).scalars()
+            found = {}
+            for pid in pids:
+                try:
+                    found[pid] = cpu_seconds(pid)
+                except OSError:
+                    continue
+            return found
+
+    def since_start(self) -> float:
+        now = self._read()
+        return sum(seconds - self.start.get(pid, 0.0) for pid, seconds in now.items())
+
+    def restart(self) -> None:
+        self.start = self._read()
+
+
 def imported_in_reports(engine) -> int:
     with engine.connect() as connection:
         return connection.execute(text("SELECT count(*) FROM ticket_facts WHERE source = 'import'")).scalar()
@@ -135,12 +165,15 @@ def main() -> None:
             command += ["--batch-size", str(args.batch_size)]
         env = os.environ | {"COMPTOIR_PASSWORD": admin["password"]}
         reports_db = make_engine(system.database_urls["reports"], pool_size=1)
+        database_names = [url.rsplit("/", 1)[1].split("?")[0] for url in system.database_urls.values()]
+        postgres = DatabaseCpu(reports_db, database_names)
         cpu_before = {name: cpu_seconds(process.pid) for name, process in system.processes.items()}
         started = time.perf_counter()
         imported, cli_cpu, peak_kb, status = run_command(
             command, env, folder / "first-run.log", args.profile, system, "first"
         )
         cpu = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in system.processes.items()}
+        cpu["postgres"] = postgres.since_start()
         print((folder / "first-run.log").read_text()[-3000:], flush=True)
         if status != 0:
             raise SystemExit(f"the import failed ({status}); logs in {system.workdir}")
@@ -156,48 +189,55 @@ def main() -> None:
             else:
                 time.sleep(0.5)
         cpu_reports = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in system.processes.items()}
+        cpu_reports["postgres"] = postgres.since_start()
         cpu_before = {name: cpu_seconds(process.pid) for name, process in system.processes.items()}
+        postgres.restart()
         second, second_cpu, second_peak_kb, status = run_command(
             command, env, folder / "second-run.log", None, system, "second"
         )
         cpu_second = {name: cpu_seconds(p.pid) - cpu_before[name] for name, p in system.processes.items()}
+        cpu_second["postgres"] = postgres.since_start()
         second_log = (folder / "second-run.log").read_text()
         reports_db.dispose()
-    print()
-    print(
-        f"export               : {args.tickets} tickets, {args.tickets * args.messages_per_ticket} messages "
-        f"(+ {args.tickets} descriptions), {args.customers} customers, {args.requesters} requesters; CSV cp1252 "
-        f"';' in two files, {size:.0f} MB, generated in {generated:.1f} s"
-    )
-    print(
-        f"reading only         : {read_tickets} tickets in {read:.1f} s ({read_tickets / read:,.0f} tickets/s, "
-        f"CPU {read_cpu:.1f} s, in the benchmark's process)"
-    )
-    print(
-        f"import               : {imported:.1f} s — {args.tickets / imported:,.0f} tickets/s, "
-        f"{total_messages / imported:,.0f} messages/s"
-    )
-    print(f"importer (command)   : CPU {cli_cpu:.1f} s, peak memory {peak_kb / 1024:.0f} MB")
-    print(
-        "CPU during import    : " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items() if seconds)
-    )
-    print(
-        f"reports caught up    : "
-        + (f"{caught_up:.1f} s after the start" if caught_up else "NOT within an hour")
-        + f" ({at_end} of {args.tickets} counted when the import ended)"
-    )
-    print(
-        "CPU until caught up  : "
-        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu_reports.items() if seconds)
-    )
-    print(f"second run (no-op)   : {second:.1f} s, command CPU {second_cpu:.1f} s, peak {second_peak_kb / 1024:.0f} MB")
-    print(
-        "CPU during 2nd run   : "
-        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu_second.items() if seconds)
-    )
-    print("second run summary   : " + " | ".join(line.strip() for line in second_log.splitlines()[-8:]))
-    print(f"machine load (1 min) : {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
-    print(f"benchmark's own peak : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        # Printed before the system is stopped (a slow teardown must not lose the figures).
+        print()
+        print(
+            f"export               : {args.tickets} tickets, {args.tickets * args.messages_per_ticket} messages "
+            f"(+ {args.tickets} descriptions), {args.customers} customers, {args.requesters} requesters; CSV cp1252 "
+            f"';' in two files, {size:.0f} MB, generated in {generated:.1f} s"
+        )
+        print(
+            f"reading only         : {read_tickets} tickets in {read:.1f} s ({read_tickets / read:,.0f} tickets/s, "
+            f"CPU {read_cpu:.1f} s, in the benchmark's process)"
+        )
+        print(
+            f"import               : {imported:.1f} s — {args.tickets / imported:,.0f} tickets/s, "
+            f"{total_messages / imported:,.0f} messages/s"
+        )
+        print(f"importer (command)   : CPU {cli_cpu:.1f} s, peak memory {peak_kb / 1024:.0f} MB")
+        print(
+            "CPU during import    : " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items() if seconds)
+        )
+        print(
+            f"reports caught up    : "
+            + (f"{caught_up:.1f} s after the start" if caught_up else "NOT within an hour")
+            + f" ({at_end} of {args.tickets} counted when the import ended)"
+        )
+        print(
+            "CPU until caught up  : "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu_reports.items() if seconds)
+        )
+        print(f"second run (no-op)   : {second:.1f} s, command CPU {second_cpu:.1f} s, peak {second_peak_kb / 1024:.0f} MB")
+        print(
+            "CPU during 2nd run   : "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu_second.items() if seconds)
+        )
+        print(
+            "second run summary   : "
+            + " | ".join(line.strip() for line in second_log.splitlines() if "tickets créés" in line or "Durée" in line)
+        )
+        print(f"machine load (1 min) : {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
+        print(f"benchmark's own peak : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     shutil.rmtree(folder, ignore_errors=True)
 
 
