@@ -48,9 +48,17 @@ def run_command(
                 spies.append(
                     subprocess.Popen(
                         [
-                            str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
-                            "--rate", "50", "--format", "raw", "--nonblocking",
-                            "--output", str(profile / f"{label}-{name}.txt"),
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "--pid",
+                            str(pid),
+                            "--rate",
+                            "50",
+                            "--format",
+                            "raw",
+                            "--nonblocking",
+                            "--output",
+                            str(profile / f"{label}-{name}.txt"),
                         ],  # fmt: skip
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
@@ -96,7 +104,8 @@ class DatabaseCpu:
     def _read(self) -> dict[int, float]:
         with self.engine.connect() as connection:
             pids = connection.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"), {"names": self.databases}
+                text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"),
+                {"names": self.databases},
             ).scalars()
             found = {}
             for pid in pids:
@@ -123,7 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--messages-per-ticket", type=int, default=5)
-    parser.add_argument("--customers", type=int, default=2000, help="customers named in the export (all known)")
+    parser.add_argument(
+        "--customers", type=int, default=2000, help="customers named in the export (all known)"
+    )
     parser.add_argument("--requesters", type=int, default=20_000, help="distinct requesters in the export")
     parser.add_argument("--batch-size", type=int, default=None, help="the command's default unless given")
     parser.add_argument("--profile", type=Path, default=None, help="folder for py-spy profiles")
@@ -216,10 +227,11 @@ def main() -> None:
         )
         print(f"importer (command)   : CPU {cli_cpu:.1f} s, peak memory {peak_kb / 1024:.0f} MB")
         print(
-            "CPU during import    : " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items() if seconds)
+            "CPU during import    : "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items() if seconds)
         )
         print(
-            f"reports caught up    : "
+            "reports caught up    : "
             + (f"{caught_up:.1f} s after the start" if caught_up else "NOT within an hour")
             + f" ({at_end} of {args.tickets} counted when the import ended)"
         )
@@ -227,14 +239,18 @@ def main() -> None:
             "CPU until caught up  : "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu_reports.items() if seconds)
         )
-        print(f"second run (no-op)   : {second:.1f} s, command CPU {second_cpu:.1f} s, peak {second_peak_kb / 1024:.0f} MB")
+        print(
+            f"second run (no-op)   : {second:.1f} s, command CPU {second_cpu:.1f} s, peak {second_peak_kb / 1024:.0f} MB"
+        )
         print(
             "CPU during 2nd run   : "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu_second.items() if seconds)
         )
         print(
             "second run summary   : "
-            + " | ".join(line.strip() for line in second_log.splitlines() if "tickets créés" in line or "Durée" in line)
+            + " | ".join(
+                line.strip() for line in second_log.splitlines() if "tickets créés" in line or "Durée" in line
+            )
         )
         print(f"machine load (1 min) : {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
         print(f"benchmark's own peak : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

@@ -126,7 +126,9 @@ def bulk_export(
                     str(number),
                     french(created + timedelta(minutes=10 * (position + 1))),
                     "Support A6" if staff else f"Contact {index % requesters}",
-                    "" if staff else f"contact{index % requesters}@client{index % requesters % customers}.example",
+                    ""
+                    if staff
+                    else f"contact{index % requesters}@client{index % requesters % customers}.example",
                     f"Réponse {position + 1} au ticket {number} : nous regardons, à bientôt.",
                     "Oui" if position == messages_per_ticket - 1 else "Non",
                 ]

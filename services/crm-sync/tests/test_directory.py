@@ -123,7 +123,9 @@ def test_contact_changes_and_removal_publish_events(session):
     found = directory.find_by_email(session, " Marie@Dupont-Pain.fr ")
     assert found["customer"]["id"] == customer.id and found["contact"]["name"] == "Marie Dupont"
     # Many addresses in one look-up (an import's requesters): only the owned ones come back, normalised.
-    many = directory.find_by_emails(session, ["MARIE@dupont-pain.fr", "jean@dupont-pain.fr", "", "x@y.example"])
+    many = directory.find_by_emails(
+        session, ["MARIE@dupont-pain.fr", "jean@dupont-pain.fr", "", "x@y.example"]
+    )
     assert list(many) == ["marie@dupont-pain.fr"] and many["marie@dupont-pain.fr"] == found
     with pytest.raises(InvalidInput):
         directory.find_by_emails(session, ["a@b.example"] * (directory.MAX_EMAILS_PER_LOOKUP + 1))

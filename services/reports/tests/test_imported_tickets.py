@@ -68,7 +68,9 @@ def test_a_batch_counts_each_of_its_tickets_once(session):
     assert projection.apply_events(session, [event]) == 5
     projection.apply_events(session, [event])  # redelivered, or replayed by a rebuild: nothing stored twice
     ids = [e["ticket"]["id"] for e in entries]
-    stored = session.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id.in_(ids)))
+    stored = session.scalar(
+        select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id.in_(ids))
+    )
     assert stored == 5
     facts = {f.number: f for f in session.scalars(select(TicketFact).where(TicketFact.ticket_id.in_(ids)))}
     assert sorted(facts) == [20000, 20001, 20002, 20003, 20004]
