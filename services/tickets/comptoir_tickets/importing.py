@@ -29,7 +29,7 @@ from comptoir_common.errors import ComptoirError, InvalidInput, PermissionDenied
 from comptoir_common.events import Event, user_actor
 from comptoir_common.outbox import add_event
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from comptoir_tickets import configuration, tickets
 from comptoir_tickets.models import (
@@ -256,7 +256,10 @@ def _resolve_customer(directory: Directory, item: dict[str, Any], planned: Plann
     return None
 
 
-def _plan_one(directory: Directory, item: dict[str, Any], existing: Ticket | None) -> Planned:
+def _plan_one(
+    directory: Directory, item: dict[str, Any], existing: Ticket | None, known: set[str] | None = None
+) -> Planned:
+    """``known``: the keys (:func:`_message_key`) of the existing ticket's messages."""
     number = item.get("number")
     line = item.get("line") if isinstance(item.get("line"), int) else None
     if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 2**31:
@@ -436,7 +439,7 @@ def _plan_one(directory: Directory, item: dict[str, Any], existing: Ticket | Non
         planned.messages = messages
         return planned
     planned.ticket_id = existing.id
-    known = {_message_key(_aware(m.created_at), m.body) for m in existing.messages}
+    known = known or set()
     planned.messages = [m for m in messages if m["key"] not in known]
     for name in ("title", "status", "type", "priority", "customer_id", "requester_email", "requester_name"):
         if getattr(existing, name) != planned.fields[name]:
@@ -479,19 +482,25 @@ def plan(
         t["number"] for t in batch if isinstance(t.get("number"), int) and not isinstance(t["number"], bool)
     ]
     existing = (
-        {
-            t.number: t
-            for t in session.scalars(
-                select(Ticket).where(Ticket.number.in_(numbers)).options(selectinload(Ticket.messages))
-            )
-        }
+        {t.number: t for t in session.scalars(select(Ticket).where(Ticket.number.in_(numbers)))}
         if numbers
         else {}
     )
+    # The existing messages as keys only (date and text): columns, not ORM objects (a second run of an export reads
+    # every message of every ticket).
+    known: dict[str, set[str]] = {}
+    if existing:
+        for ticket_id, created_at, body in session.execute(
+            select(Message.ticket_id, Message.created_at, Message.body).where(
+                Message.ticket_id.in_([t.id for t in existing.values()])
+            )
+        ):
+            known.setdefault(ticket_id, set()).add(_message_key(_aware(created_at), body))
     seen: set[int] = set()
     result = []
     for item in batch:
-        planned = _plan_one(directory, item, existing.get(item.get("number")))
+        ticket = existing.get(item.get("number"))
+        planned = _plan_one(directory, item, ticket, known.get(ticket.id) if ticket is not None else None)
         if planned.outcome != "rejected" and planned.number in seen:
             planned.outcome, planned.reasons = "rejected", ["ticket en double dans le lot"]
         seen.add(planned.number)
