@@ -471,7 +471,8 @@ class ExportReader:
 
     def _load_messages(self) -> None:
         self._store_dir = tempfile.TemporaryDirectory(prefix="comptoir-import-")
-        self._store = sqlite3.connect(Path(self._store_dir.name) / "messages.db")
+        # Read by the thread that iterates over the tickets (the command reads ahead in a thread), closed by another.
+        self._store = sqlite3.connect(Path(self._store_dir.name) / "messages.db", check_same_thread=False)
         self._store.execute(
             "CREATE TABLE messages (number INTEGER, position INTEGER, created_at TEXT, line INTEGER, data TEXT)"
         )

@@ -18,6 +18,7 @@ from comptoir_gateway.rpc import Services
 
 CACHE_SECONDS = 600.0
 CACHE_SIZE = 50_000
+EMAILS_PER_LOOKUP = 500  # crm_sync answers up to 1,000 addresses per find_by_emails
 _cache: dict[tuple[str, str], tuple[float, Any]] = {}
 _crm_down_until = 0.0
 
@@ -40,8 +41,7 @@ def _remember(kind: str, key: str, value: Any) -> None:
     _cache[(kind, key)] = (time.monotonic() + CACHE_SECONDS, value)
 
 
-async def _find_contact(services: Services, email: str) -> dict[str, Any] | None:
-    found = await services.call("crm_sync", "find_by_email", email=email)
+def _contact_hint(found: dict[str, Any] | None) -> dict[str, Any] | None:
     if not found:
         return None
     contact = found.get("contact") or {}
@@ -87,10 +87,23 @@ async def resolve(
         return value
 
     try:
-        for email in sorted(e.strip().lower() for e in emails if e and "@" in e):
-            value = await ask("contact", email, lambda email=email: _find_contact(services, email))
-            if value:
-                hints["contacts"][email] = value
+        # The requesters not in the cache, in one crm_sync look-up (not one per address).
+        contacts: dict[str, Any] = {}
+        unknown = []
+        for email in sorted({e.strip().lower() for e in emails if e and "@" in e}):
+            hit, value = _cached("contact", email)
+            if hit:
+                contacts[email] = value
+            else:
+                unknown.append(email)
+        for start in range(0, len(unknown), EMAILS_PER_LOOKUP):
+            chunk = unknown[start : start + EMAILS_PER_LOOKUP]
+            found = await services.call("crm_sync", "find_by_emails", emails=chunk) or {}
+            available = True
+            for email in chunk:
+                contacts[email] = _contact_hint(found.get(email))
+                _remember("contact", email, contacts[email])
+        hints["contacts"] = {email: value for email, value in contacts.items() if value}
         for key in sorted(k.strip() for k in keys if k and k.strip()):
             value = await ask("customer", key, lambda key=key: _find_customer(services, actor, key))
             if value:

@@ -112,7 +112,7 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
         channel = connection.channel()
         channel.exchange_declare(exchange_name("tickets"), exchange_type="topic", durable=True)
         queue = channel.queue_declare(queue="", exclusive=True).method.queue
-        for key in ("ticket.imported", "ticket.created", "ticket.message_added"):
+        for key in ("ticket.batch_imported", "ticket.created", "ticket.message_added"):
             channel.queue_bind(queue, exchange_name("tickets"), routing_key=key)
         try:
             report, summary = _run(system, admin, tmp_path, tickets_file, messages_file, dry_run=True)
@@ -193,7 +193,8 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
             assert live.status_code == 201, live.text
             assert live.json()["number"] > base + 4
 
-            # Events: ticket.imported only (valid against the catalogue), never ticket.created for imports.
+            # Events: one ticket.batch_imported per batch (valid against the catalogue), never ticket.created for
+            # imports.
             envelopes = []
             for _ in range(200):
                 method, _, body = channel.basic_get(queue, auto_ack=True)
@@ -205,11 +206,18 @@ def test_import_dry_run_then_real_then_idempotent(system, tmp_path):
                     time.sleep(0.1)
                     continue
                 envelopes.append(json.loads(body))
-            ours = [
-                e for e in envelopes if base < (e["data"].get("ticket") or {}).get("number", 0) <= base + 4
-            ]
-            assert {e["type"] for e in ours} == {"ticket.imported"}
-            assert len(ours) == 5  # 3 created, then 1 updated and 1 created
+
+            def numbers(envelope: dict) -> list[int]:
+                snapshots = [t["ticket"] for t in envelope["data"].get("tickets") or []]
+                snapshots += [envelope["data"]["ticket"]] if envelope["data"].get("ticket") else []
+                return [n for n in (t.get("number", 0) for t in snapshots) if base < n <= base + 4]
+
+            ours = [e for e in envelopes if numbers(e)]
+            assert {e["type"] for e in ours} == {"ticket.batch_imported"}
+            # One event per batch, an entry per ticket: 3 created, then 1 updated and 1 created.
+            entries = [t for e in ours for t in e["data"]["tickets"]]
+            assert sorted(t["created"] for t in entries) == [False, True, True, True, True]
+            assert len(ours) < len(entries)
             for envelope in ours:
                 event_catalogue.validate(envelope)
         finally:
@@ -311,3 +319,50 @@ def test_admin_page_simulates_then_imports_with_progress(system, tmp_path):
         system, "SELECT number FROM tickets WHERE number > :n AND number < :m", n=base, m=base + 9
     )
     assert sorted(n for (n,) in numbers) == [base + 1, base + 2, base + 3]
+
+
+class _InterruptAfter(io.StringIO):
+    """A progress stream that interrupts the command (as Ctrl+C would) on its ``limit``-th line."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def write(self, text: str) -> int:
+        self.limit -= 1
+        if self.limit <= 0:
+            raise KeyboardInterrupt
+        return super().write(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_interrupted_import_resumes_where_it_stopped(system, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    base = 500_000 + int(tag, 16) % 10_000 * 10
+    with system.client() as http:
+        admin = Person(system, http, "admin")
+    rows = [ticket_row(base + i, datetime(2024, 2, 1, 9, i), description=f"Demande {i}") for i in range(1, 7)]
+    tickets_file = write_csv(tmp_path / "reprise.csv", TICKET_HEADERS, rows, encoding="utf-8", delimiter=";")
+    common = dict(tickets_file=tickets_file, url=system.base_url, email=admin.email, password=admin.password,
+                  batch_size=2)  # fmt: skip
+    try:
+        simplydesk_import.run(**common, out=io.StringIO(), progress_stream=_InterruptAfter(2))
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the import was not interrupted")
+    state = json.loads((tmp_path / "reprise.csv.import-state.json").read_text(encoding="utf-8"))
+    assert state["batches_done"] == 2
+    ours = "SELECT number FROM tickets WHERE number BETWEEN :n + 1 AND :n + 6 ORDER BY number"
+    done = _tickets_db(system, ours, n=base)
+    assert [n for (n,) in done] == [base + 1, base + 2, base + 3, base + 4]
+
+    out = io.StringIO()
+    report = simplydesk_import.run(**common, out=out, progress_stream=io.StringIO())
+    assert "Reprise après 2 lot(s) déjà importé(s)." in out.getvalue()
+    # The batches done were not sent again (they would count as unchanged): the totals are those of one whole run.
+    assert (report.counts["created"], report.counts["unchanged"]) == (6, 0)
+    assert not (tmp_path / "reprise.csv.import-state.json").exists()
+    assert len(_tickets_db(system, ours, n=base)) == 6

@@ -14,8 +14,11 @@ import getpass
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any, TextIO
 
 import httpx
@@ -240,6 +243,44 @@ class Attachments:
                 message["attachments"] = [self.known[p] for p in paths if p in self.known]
 
 
+def prefetched(batches: Iterator[list[dict[str, Any]]], ahead: int = 2) -> Iterator[list[dict[str, Any]]]:
+    """The batches, read by a thread of their own while the previous ones are being imported: reading the files and
+    waiting for the service overlap instead of taking turns. Close it to stop the thread."""
+    queue: Queue = Queue(maxsize=ahead)
+    done = object()
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.5)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(exc)
+            return
+        offer(done)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def write_rejected(path: Path, rejected: list[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream, delimiter=";")
@@ -270,6 +311,7 @@ def run(
         raise ImportFileError(f"Dossier des pièces jointes introuvable : {attachments_dir}.")
     api = Api(url, token, email, password)
     reader = ExportReader(tickets_file, messages_file, mapping)
+    batches = None
     try:
         total = count_rows(tickets_file, mapping)
         state_file = state_file or tickets_file.with_name(tickets_file.name + ".import-state.json")
@@ -282,7 +324,8 @@ def run(
             out.write(f"Reprise après {state.batches_done} lot(s) déjà importé(s).\n")
         attachments = Attachments(api, attachments_dir, dry_run)
         progress = Progress(total, progress_stream)
-        for index, batch in enumerate(reader.tickets(batch_size)):
+        batches = prefetched(reader.tickets(batch_size))
+        for index, batch in enumerate(batches):
             if state is not None and index < state.batches_done:
                 progress.advance(len(batch), skipped=True)
                 continue
@@ -309,6 +352,8 @@ def run(
             state.clear()
         return report
     finally:
+        if batches is not None:
+            batches.close()  # stops the reading thread before its files are closed
         reader.close()
         api.close()
 

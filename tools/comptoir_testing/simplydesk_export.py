@@ -83,9 +83,15 @@ def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> Pat
 
 
 def bulk_export(
-    tickets: int, messages_per_ticket: int, start_number: int = 1, start: datetime | None = None
+    tickets: int,
+    messages_per_ticket: int,
+    start_number: int = 1,
+    start: datetime | None = None,
+    customers: int = 2000,
+    requesters: int = 20_000,
 ) -> tuple[Iterator[list[str]], Iterator[list[str]]]:
-    """Rows of a large export (the benchmark): tickets spread over two years, a few customers and requesters."""
+    """Rows of a large export (the benchmark): tickets over the years, ``customers`` customers (``Client <n>``) and
+    ``requesters`` requesters (``contact<n>@client<m>.example``)."""
     start = start or datetime(2024, 1, 2, 8, 30)
     statuses = ["Résolu", "Fermé", "En cours", "En attente client", "Nouveau"]
     priorities = ["Normale", "Haute", "Basse", "Urgente"]
@@ -104,9 +110,9 @@ def bulk_export(
                 status=status,
                 type_=types[index % len(types)],
                 priority=priorities[index % len(priorities)],
-                requester=f"Contact {index % 900}",
-                email=f"contact{index % 900}@client{index % 300}.example",
-                customer=f"Client {index % 300}",
+                requester=f"Contact {index % requesters}",
+                email=f"contact{index % requesters}@client{index % requesters % customers}.example",
+                customer=f"Client {index % requesters % customers}",
                 description=f"Bonjour,\nle poste {index} ne sonne plus.\nMerci",
             )
 
@@ -119,8 +125,10 @@ def bulk_export(
                 yield [
                     str(number),
                     french(created + timedelta(minutes=10 * (position + 1))),
-                    "Support A6" if staff else f"Contact {index % 900}",
-                    "" if staff else f"contact{index % 900}@client{index % 300}.example",
+                    "Support A6" if staff else f"Contact {index % requesters}",
+                    ""
+                    if staff
+                    else f"contact{index % requesters}@client{index % requesters % customers}.example",
                     f"Réponse {position + 1} au ticket {number} : nous regardons, à bientôt.",
                     "Oui" if position == messages_per_ticket - 1 else "Non",
                 ]

@@ -775,23 +775,35 @@ def get_customer(session: Session, customer_id: str) -> dict[str, Any]:
     return customer_details(customer)
 
 
+MAX_EMAILS_PER_LOOKUP = 1000
+
+
 def find_by_email(session: Session, email: str) -> dict[str, Any] | None:
     """``{contact, customer}`` owning ``email`` (case-insensitive), active customers first; None if nobody."""
     address = normalise_email(email)
-    if not address:
-        return None
-    row = session.execute(
-        select(Contact, Customer)
-        .join(ContactEmail, ContactEmail.contact_id == Contact.id)
+    return find_by_emails(session, [address]).get(address) if address else None
+
+
+def find_by_emails(session: Session, emails: list[str]) -> dict[str, dict[str, Any]]:
+    """:func:`find_by_email` for many addresses in one query (an import's requesters): ``{address: {contact,
+    customer}}`` for the addresses (normalised) someone owns."""
+    if not isinstance(emails, list) or len(emails) > MAX_EMAILS_PER_LOOKUP:
+        raise InvalidInput(f"Une liste d'au plus {MAX_EMAILS_PER_LOOKUP} adresses est attendue.")
+    addresses = {normalise_email(e) for e in emails if isinstance(e, str)} - {""}
+    if not addresses:
+        return {}
+    rows = session.execute(
+        select(ContactEmail.email, Contact, Customer)
+        .join(Contact, ContactEmail.contact_id == Contact.id)
         .join(Customer, Customer.id == Contact.customer_id)
-        .where(ContactEmail.email == address)
-        .order_by(Customer.active.desc(), Customer.updated_at.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    contact, customer = row
-    return {"contact": contact_to_dict(contact), "customer": customer_to_dict(customer)}
+        .where(ContactEmail.email.in_(addresses))
+        .order_by(ContactEmail.email, Customer.active.desc(), Customer.updated_at.desc())
+    ).all()
+    found: dict[str, dict[str, Any]] = {}
+    for address, contact, customer in rows:
+        if address not in found:
+            found[address] = {"contact": contact_to_dict(contact), "customer": customer_to_dict(customer)}
+    return found
 
 
 def show_customer(session: Session, *, actor: dict, customer_id: str) -> dict[str, Any]:

@@ -87,6 +87,11 @@ class CrmSyncService:
         return directory.find_by_email(self.db.session, email)
 
     @rpc
+    def find_by_emails(self, emails: list) -> dict:
+        """``{address: {contact, customer}}`` for up to 1,000 addresses (an import batch's requesters)."""
+        return directory.find_by_emails(self.db.session, emails)
+
+    @rpc
     def republish_all(self) -> dict:
         return directory.republish_all(self.db.session)
 

@@ -122,6 +122,13 @@ def test_contact_changes_and_removal_publish_events(session):
     assert directory.find_by_email(session, "JEAN@dupont-pain.fr") is None
     found = directory.find_by_email(session, " Marie@Dupont-Pain.fr ")
     assert found["customer"]["id"] == customer.id and found["contact"]["name"] == "Marie Dupont"
+    # Many addresses in one look-up (an import's requesters): only the owned ones come back, normalised.
+    many = directory.find_by_emails(
+        session, ["MARIE@dupont-pain.fr", "jean@dupont-pain.fr", "", "x@y.example"]
+    )
+    assert list(many) == ["marie@dupont-pain.fr"] and many["marie@dupont-pain.fr"] == found
+    with pytest.raises(InvalidInput):
+        directory.find_by_emails(session, ["a@b.example"] * (directory.MAX_EMAILS_PER_LOOKUP + 1))
 
 
 def test_mod_id_unchanged_skips_the_row(session):

@@ -11,6 +11,7 @@ the ticket at the top of ``data``) and ignores fields it does not know, so the t
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -154,8 +155,38 @@ def _insert_ignoring_duplicates(session: Session, model: type):
     return insert(model).on_conflict_do_nothing()
 
 
+BATCH_IMPORTED = "ticket.batch_imported"
+
+
+def split_batch(event: Event) -> list[Event]:
+    """A ``ticket.batch_imported`` event as one ``ticket.imported`` event per ticket (what the fold reads), each with
+    an id derived from the batch event's and the ticket's (the same on a redelivery or a replay); other events as
+    they are."""
+    if event.type != BATCH_IMPORTED:
+        return [event]
+    events = []
+    for entry in event.data.get("tickets") or []:
+        ticket_id = ticket_id_of(entry) if isinstance(entry, dict) else None
+        if ticket_id is None:
+            continue
+        events.append(
+            Event(
+                id=str(uuid.uuid5(uuid.UUID(event.id), ticket_id)),
+                type="ticket.imported",
+                version=event.version,
+                occurred_at=event.occurred_at,
+                actor=event.actor,
+                data=entry,
+            )
+        )
+    return events
+
+
 def apply_event(session: Session, event: Event, calendar: BusinessCalendar = DEFAULT_CALENDAR) -> None:
     """Take one ticket event into the projection (idempotent)."""
+    if event.type == BATCH_IMPORTED:
+        apply_events(session, [event], calendar)
+        return
     ticket_id = record_event(session, event)
     if ticket_id is not None:
         recompute(session, [ticket_id], calendar)
@@ -164,11 +195,11 @@ def apply_event(session: Session, event: Event, calendar: BusinessCalendar = DEF
 def apply_events(
     session: Session, events: Iterable[Event], calendar: BusinessCalendar = DEFAULT_CALENDAR
 ) -> int:
-    """Take a batch of events (a replay page), recomputing each touched ticket once; return how many were ticket
-    events."""
+    """Take a batch of events (a replay page, an import batch), recomputing each touched ticket once; return how
+    many were ticket events."""
     touched: list[str] = []
     seen: set[str] = set()
-    for event in events:
+    for event in (single for batch in events for single in split_batch(batch)):
         ticket_id = record_event(session, event)
         if ticket_id is not None and ticket_id not in seen:
             seen.add(ticket_id)

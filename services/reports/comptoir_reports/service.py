@@ -57,9 +57,9 @@ class ReportsService:
     def on_ticket_reopened(self, event: Event) -> None:
         projection.apply_event(self.db.session, event)
 
-    @event_handler("tickets", "ticket.imported")
-    def on_ticket_imported(self, event: Event) -> None:
-        projection.apply_event(self.db.session, event)
+    @event_handler("tickets", "ticket.batch_imported")
+    def on_ticket_batch_imported(self, event: Event) -> None:
+        projection.apply_events(self.db.session, [event])
 
     @event_handler("tickets", "ticket.sla_breached")
     def on_ticket_sla_breached(self, event: Event) -> None:

@@ -9,10 +9,10 @@ external key through crm_sync hints, by name in the read model, or through the r
 the status, type and priority (by key or label). :func:`plan` does that without writing; :func:`apply` writes it.
 
 Idempotent on the old ticket number: an imported ticket keeps its number, so a second run finds it and compares.
-Messages are recognised by (date, text). Imported tickets publish one ``ticket.imported`` event (never
-``ticket.created``): the notifier does not subscribe to it, so importing sends no mail, and reports count the ticket
-with its original dates from the snapshot. The number counter is raised past the highest imported number, under the
-counter row's lock, so new tickets continue after it.
+Messages are recognised by (date, text). Each batch publishes one ``ticket.batch_imported`` event with a snapshot
+per imported ticket (never ``ticket.created`` or ``ticket.message_added``): the notifier does not subscribe to it, so
+importing sends no mail, and reports count each ticket with its original dates from its snapshot. The number
+counter is raised past the highest imported number, under the counter row's lock, so new tickets continue after it.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from comptoir_common.db import is_postgres, utcnow
 from comptoir_common.errors import ComptoirError, InvalidInput, PermissionDenied
 from comptoir_common.events import Event, user_actor
 from comptoir_common.outbox import add_event
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
 
 from comptoir_tickets import configuration, tickets
 from comptoir_tickets.models import (
@@ -51,6 +51,7 @@ MAX_BATCH = 500
 MAX_MESSAGES_PER_TICKET = 2000
 IMPORT_SOURCE = "import"
 IMPORTER_NAME = "Import Simplydesk"
+BATCH_EVENT = "ticket.batch_imported"
 STAFF = ("admin", "agent")
 
 
@@ -128,6 +129,7 @@ class Directory:
         customer_ids = set((hints.get("customers") or {}).values()) | {
             (c or {}).get("customer_id") for c in (hints.get("contacts") or {}).values()
         }
+        customer_ids |= {u.customer_id for u in users_by_email.values()}  # the requester's customer (step 3)
         customer_ids = {c for c in customer_ids if isinstance(c, str)}
         customers = (
             {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))}
@@ -137,11 +139,21 @@ class Directory:
         names = {_norm(t.get("customer")) for t in batch if t.get("customer")}
         by_name: dict[str, list[Customer]] = {}
         if names:
-            # Names are compared normalised (accents, case, punctuation); candidates are narrowed in SQL first.
-            for customer in session.scalars(select(Customer).where(Customer.active.is_(True))):
-                key = _norm(customer.name)
+            # Names are compared normalised (accents, case, punctuation): every active customer's name is read (two
+            # columns, not whole rows), and only the customers named in the batch are loaded.
+            wanted: dict[str, list[str]] = {}
+            for customer_id, name in session.execute(
+                select(Customer.id, Customer.name).where(Customer.active.is_(True))
+            ):
+                key = _norm(name)
                 if key in names:
-                    by_name.setdefault(key, []).append(customer)
+                    wanted.setdefault(key, []).append(customer_id)
+            found_ids = {c for ids in wanted.values() for c in ids} - set(customers)
+            if found_ids:
+                customers |= {
+                    c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(found_ids)))
+                }
+            by_name = {key: [customers[c] for c in ids] for key, ids in wanted.items()}
         return cls(
             statuses=statuses,
             status_labels={_norm(s.label): s for s in statuses.values()},
@@ -244,7 +256,10 @@ def _resolve_customer(directory: Directory, item: dict[str, Any], planned: Plann
     return None
 
 
-def _plan_one(directory: Directory, item: dict[str, Any], existing: Ticket | None) -> Planned:
+def _plan_one(
+    directory: Directory, item: dict[str, Any], existing: Ticket | None, known: set[str] | None = None
+) -> Planned:
+    """``known``: the keys (:func:`_message_key`) of the existing ticket's messages."""
     number = item.get("number")
     line = item.get("line") if isinstance(item.get("line"), int) else None
     if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 2**31:
@@ -424,7 +439,7 @@ def _plan_one(directory: Directory, item: dict[str, Any], existing: Ticket | Non
         planned.messages = messages
         return planned
     planned.ticket_id = existing.id
-    known = {_message_key(_aware(m.created_at), m.body) for m in existing.messages}
+    known = known or set()
     planned.messages = [m for m in messages if m["key"] not in known]
     for name in ("title", "status", "type", "priority", "customer_id", "requester_email", "requester_name"):
         if getattr(existing, name) != planned.fields[name]:
@@ -467,19 +482,25 @@ def plan(
         t["number"] for t in batch if isinstance(t.get("number"), int) and not isinstance(t["number"], bool)
     ]
     existing = (
-        {
-            t.number: t
-            for t in session.scalars(
-                select(Ticket).where(Ticket.number.in_(numbers)).options(selectinload(Ticket.messages))
-            )
-        }
+        {t.number: t for t in session.scalars(select(Ticket).where(Ticket.number.in_(numbers)))}
         if numbers
         else {}
     )
+    # The existing messages as keys only (date and text): columns, not ORM objects (a second run of an export reads
+    # every message of every ticket).
+    known: dict[str, set[str]] = {}
+    if existing:
+        for ticket_id, created_at, body in session.execute(
+            select(Message.ticket_id, Message.created_at, Message.body).where(
+                Message.ticket_id.in_([t.id for t in existing.values()])
+            )
+        ):
+            known.setdefault(ticket_id, set()).add(_message_key(_aware(created_at), body))
     seen: set[int] = set()
     result = []
     for item in batch:
-        planned = _plan_one(directory, item, existing.get(item.get("number")))
+        ticket = existing.get(item.get("number"))
+        planned = _plan_one(directory, item, ticket, known.get(ticket.id) if ticket is not None else None)
         if planned.outcome != "rejected" and planned.number in seen:
             planned.outcome, planned.reasons = "rejected", ["ticket en double dans le lot"]
         seen.add(planned.number)
@@ -519,7 +540,8 @@ def apply(
     hints: dict[str, Any] | None = None,
     blobs: Any = None,
 ) -> list[Planned]:
-    """Import ``batch``: create or update the tickets, publish ``ticket.imported`` for each changed one."""
+    """Import ``batch``: create or update the tickets, publish one ``ticket.batch_imported`` event for the
+    changed ones."""
     require_import_rights(actor)
     # The counter row is locked for the whole batch: a ticket created meanwhile waits and then numbers after the
     # highest imported number; a number already taken by a live ticket is rejected by plan().
@@ -554,8 +576,10 @@ def apply(
 
 
 class _BatchWriter:
-    """Writes the planned tickets of one batch with as few round trips as possible: rows are added to the session
-    and flushed together (one multi-row INSERT per table), dashboard counters adjusted once per batch."""
+    """Writes the planned tickets of one batch with as few round trips as possible: the tickets are ORM objects
+    flushed together; their messages, history entries and assignees (most of the rows: there is nothing in them the
+    ORM has to track) go in one multi-row INSERT per table; dashboard counters are adjusted once per batch and one
+    ``ticket.batch_imported`` event carries the whole batch."""
 
     def __init__(self, session: Session, actor: dict[str, Any], blobs: Any):
         self.session = session
@@ -563,32 +587,33 @@ class _BatchWriter:
         self.blobs = blobs
         self.now = utcnow()
         self.calendar = configuration.calendar(session)
-        # Rows referring to tickets (history, assignees, messages): added once the tickets are flushed, as they have
-        # no ORM relationship that would order the INSERTs.
-        self.pending: list[Any] = []
-        # Per written ticket: (ticket, plan, created, messages, dashboard counter changes).
+        # Rows referring to tickets (history, assignees, messages), by table: inserted once the tickets are flushed.
+        self.pending: dict[type, list[dict[str, Any]]] = {HistoryEntry: [], TicketAssignee: [], Message: []}
+        # Per written ticket: (ticket, plan, created, message rows with their plan, dashboard counter changes).
         self.written: list[
-            tuple[Ticket, Planned, bool, list[tuple[Message, dict[str, Any]]], list[tuple]]
+            tuple[Ticket, Planned, bool, list[tuple[dict[str, Any], dict[str, Any]]], list[tuple]]
         ] = []
 
     def flush(self) -> None:
         self.session.flush()
-        if self.pending:
-            self.session.add_all(self.pending)
-            self.pending = []
-            self.session.flush()
+        for model, rows in self.pending.items():
+            if rows:
+                self.session.execute(insert(model), rows)
+                rows.clear()
 
     def _history(self, ticket_id: str, number: int, changes: list[str] | None) -> None:
-        self.pending.append(
-            HistoryEntry(
-                ticket_id=ticket_id,
-                action="imported",
-                field=",".join(changes)[:40] if changes else None,
-                new_value=f"Simplydesk n° {number}" + (" (mise à jour)" if changes is not None else ""),
-                actor_id=self.actor.get("id"),
-                actor_name=IMPORTER_NAME,
-                created_at=self.now,
-            )
+        self.pending[HistoryEntry].append(
+            {
+                "ticket_id": ticket_id,
+                "action": "imported",
+                "field": ",".join(changes)[:40] if changes else None,
+                "old_value": None,
+                "new_value": f"Simplydesk n° {number}" + (" (mise à jour)" if changes is not None else ""),
+                "internal": False,
+                "actor_id": self.actor.get("id"),
+                "actor_name": IMPORTER_NAME,
+                "created_at": self.now,
+            }
         )
 
     def write(self, item: Planned) -> Ticket:
@@ -660,39 +685,41 @@ class _BatchWriter:
         if [p["id"] for p in ticket.assignees or []] != [p["id"] for p in people]:
             if created:
                 for person in people:
-                    self.pending.append(TicketAssignee(ticket_id=ticket.id, user_id=person["id"]))
+                    self.pending[TicketAssignee].append({"ticket_id": ticket.id, "user_id": person["id"]})
                 ticket.assignees = people
                 ticket.assignee_names = ", ".join(p["name"] for p in people)[:500]
             else:
                 tickets._set_assignees(self.session, ticket, people)
         new_messages = []
         for data in item.messages:
-            message = Message(
-                id=new_id(),
-                ticket_id=ticket.id,
-                author_id=data["author_id"],
-                author_name=(data["author_name"] or "")[:200] or None,
-                author_role=data["author_role"],
-                author_email=data["author_email"],
-                body=data["body"],
-                internal=data["internal"],
-                source=IMPORT_SOURCE,
-                created_at=data["created_at"],
-            )
-            self.pending.append(message)
+            message = {
+                "id": new_id(),
+                "ticket_id": ticket.id,
+                "author_id": data["author_id"],
+                "author_name": (data["author_name"] or "")[:200] or None,
+                "author_role": data["author_role"],
+                "author_email": data["author_email"],
+                "body": data["body"],
+                "internal": data["internal"],
+                "source": IMPORT_SOURCE,
+                "created_at": data["created_at"],
+            }
+            self.pending[Message].append(message)
             new_messages.append((message, data))
         self.written.append((ticket, item, created, new_messages, counts))
         return ticket
 
     def attach(self, item: Planned, ticket: Ticket) -> None:
         self.flush()
-        for message, data in self.written[-1][3]:
+        for row, data in self.written[-1][3]:
             if data["attachments"]:
+                message = self.session.get(Message, row["id"])
                 tickets._attach_files(self.session, ticket, message, data["attachments"], self.blobs)
 
     def forget(self, item: Planned) -> None:
         """A ticket rolled back to its savepoint: no event, no counter change, no rows."""
-        self.pending = []
+        for rows in self.pending.values():
+            rows.clear()
         if self.written and self.written[-1][1] is item:
             self.written.pop()
 
@@ -707,34 +734,30 @@ class _BatchWriter:
         ):
             if delta:
                 tickets._adjust_count(self.session, customer_id, category, delta)
-        for ticket, item, created, new_messages, _ in self.written:
-            add_event(
-                self.session,
-                OutboxMessage,
-                Event(
-                    type="ticket.imported",
-                    actor=user_actor(self.actor),
-                    data={
-                        "ticket": tickets.snapshot(ticket),
-                        "imported": True,
-                        "created": created,
-                        "old_number": item.number,
-                        "messages": [
-                            {
-                                "id": message.id,
-                                "created_at": data["created_at"].isoformat(),
-                                "internal": data["internal"],
-                                "author": {
-                                    "id": data["author_id"],
-                                    "name": message.author_name,
-                                    "role": data["author_role"],
-                                },
-                            }
-                            for message, data in new_messages
-                        ],
-                    },
-                ),
-            )
+        if not self.written:
+            return
+        # One event for the batch, not one per ticket (and none per message): 100,000 imported tickets are 500
+        # events for the consumers (reports folds each batch in one transaction), not 100,000 or 600,000.
+        add_event(
+            self.session,
+            OutboxMessage,
+            Event(
+                type=BATCH_EVENT,
+                actor=user_actor(self.actor),
+                data={
+                    "imported": True,
+                    "tickets": [
+                        {
+                            "ticket": tickets.snapshot(ticket),
+                            "created": created,
+                            "old_number": item.number,
+                            "messages_added": len(new_messages),
+                        }
+                        for ticket, item, created, new_messages, _ in self.written
+                    ],
+                },
+            ),
+        )
 
 
 def import_batch(

@@ -51,7 +51,7 @@ def test_dry_run_writes_nothing_and_reports_matches(session, world):
     assert second["customer"]["match"] is None and "statut inconnu « Statut bizarre »" in second["warnings"]
     assert third["reasons"] == ["date de création manquante"]
     assert session.scalar(select(Ticket).where(Ticket.number >= 900011)) is None
-    assert not any(o.event_type == "ticket.imported" for o in session.scalars(select(OutboxMessage)))
+    assert not any(o.event_type == "ticket.batch_imported" for o in session.scalars(select(OutboxMessage)))
 
 
 def test_import_keeps_number_and_dates_then_is_idempotent(session, world):
@@ -87,9 +87,14 @@ def test_import_keeps_number_and_dates_then_is_idempotent(session, world):
         == counts_before + 1
     )
     events = [
-        o for o in session.scalars(select(OutboxMessage)) if o.payload["data"].get("old_number") == 900021
+        o
+        for o in session.scalars(select(OutboxMessage))
+        if any(t["old_number"] == 900021 for t in o.payload["data"].get("tickets") or [])
     ]
-    assert [e.event_type for e in events] == ["ticket.imported"]
+    assert [e.event_type for e in events] == ["ticket.batch_imported"]
+    (entry,) = events[0].payload["data"]["tickets"]
+    assert entry["created"] and entry["messages_added"] == 2 and entry["ticket"]["id"] == ticket.id
+    assert entry["ticket"]["closed_at"] == "2025-03-14T15:40:00+00:00"
 
     again = importing.import_batch(session, actor=admin, batch=[closed])
     assert again["summary"] | {"matches": None} == {"created": 0, "updated": 0, "unchanged": 1, "rejected": 0,
