@@ -329,17 +329,24 @@ def main() -> None:
     run = uuid.uuid4().hex[:6]
     database = f"bench_{run}_reports"
     url = infra.create_database(server_url, database)
+    # The gateway is healthy once it has loaded the revoked sessions from auth: auth runs too.
+    auth_database = f"bench_{run}_auth"
+    auth_url = infra.create_database(server_url, auth_database)
     smtp = SmtpServer()
     system = None
     meter = CpuMeter(server_url, database)
     try:
         upgrade(service("reports").migrations_dir, url)
+        upgrade(service("auth").migrations_dir, auth_url)
         if args.events:
             bench_projection_in_process(url, meter, max(1, args.events // 6))
         system = SystemUnderTest(
-            Path(tempfile.mkdtemp(prefix="comptoir-bench-")), amqp_uri, {"reports": url}, smtp.url
+            Path(tempfile.mkdtemp(prefix="comptoir-bench-")),
+            amqp_uri,
+            {"reports": url, "auth": auth_url},
+            smtp.url,
         )
-        system.start(services=("reports",))
+        system.start(services=("auth", "reports"))
         meter.pids = [system.processes[key].pid for key in ("reports", "gateway")]
         if args.events:
             bench_projection_through_broker(system, url, meter, max(1, args.events // 6))
@@ -357,11 +364,19 @@ def main() -> None:
             db.execute(text("SELECT count(*), sum(resolution_seconds) FROM ticket_facts")).all()
         engine.dispose()
         lifetime = timedelta(hours=2)
-        admin = issue_token(
-            {"id": str(uuid.uuid4()), "role": "admin", "name": "Bench"}, system.secret_key, lifetime, "api"
+        admin, _ = issue_token(
+            {"id": str(uuid.uuid4()), "role": "admin", "name": "Bench"},
+            system.secret_key,
+            lifetime,
+            "api",
+            str(uuid.uuid4()),
         )
-        sales = issue_token(
-            {"id": ids["sales_rep"], "role": "sales", "name": "Bench"}, system.secret_key, lifetime, "api"
+        sales, _ = issue_token(
+            {"id": ids["sales_rep"], "role": "sales", "name": "Bench"},
+            system.secret_key,
+            lifetime,
+            "api",
+            str(uuid.uuid4()),
         )
         today = now.astimezone(PARIS).date()
         year = {"start": (today - timedelta(days=364)).isoformat(), "end": today.isoformat()}
@@ -386,6 +401,7 @@ def main() -> None:
             system.stop()
         meter.engine.dispose()
         infra.drop_database(server_url, database)
+        infra.drop_database(server_url, auth_database)
         infra.delete_vhost(vhost)
 
 

@@ -250,7 +250,7 @@ def _exact_percentiles(
         )
         .where(*clauses)
         .group_by(func.grouping_sets(*(tuple_(TicketFact.priority, bucket) for bucket in buckets.values())))
-    )
+    ).all()
     for priority, *found in rows:
         numbers, grouped, count, sums = (
             found[: len(kinds)],
@@ -291,7 +291,7 @@ def _exact_percentiles(
     if chosen:
         for priority, *found in connection.execute(
             select(TicketFact.priority, *buckets.values(), *columns.values()).where(*clauses, or_(*chosen))
-        ):
+        ).all():
             for index, kind in enumerate(kinds):
                 number, value = found[index], found[len(kinds) + index]
                 if number in needed[kind]:
