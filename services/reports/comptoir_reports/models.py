@@ -46,8 +46,16 @@ CREATED_COVER = [
     "requester_key",
     "first_response_seconds",
     "first_response_business_seconds",
+    "assignee_ids",
 ]
-CLOSED_COVER = ["type", "priority", "customer_id", "resolution_seconds", "resolution_business_seconds"]
+CLOSED_COVER = [
+    "type",
+    "priority",
+    "customer_id",
+    "resolution_seconds",
+    "resolution_business_seconds",
+    "assignee_ids",
+]
 
 
 class TicketFact(Base):
@@ -89,8 +97,9 @@ class TicketFact(Base):
     assignee_ids: Mapped[list] = mapped_column(JSON, default=list)
     last_event_at: Mapped[datetime]
 
-    # The period indexes cover the columns the per-ticket reports (percentiles, per requester, per customer) read,
-    # so that PostgreSQL answers them with an index-only scan; SQLite ignores ``postgresql_include``.
+    # The period indexes cover the columns the per-ticket reports (percentiles, per requester, per customer) and the
+    # per-agent reports filtered by type or priority read, so that PostgreSQL answers them with an index-only scan;
+    # SQLite ignores ``postgresql_include``.
     __table_args__ = (
         Index("ix_ticket_facts_created_day", "created_day", postgresql_include=CREATED_COVER),
         Index("ix_ticket_facts_closed_day", "closed_day", postgresql_include=CLOSED_COVER),

@@ -21,8 +21,16 @@ CREATED_COVER = [
     "requester_key",
     "first_response_seconds",
     "first_response_business_seconds",
+    "assignee_ids",
 ]
-CLOSED_COVER = ["type", "priority", "customer_id", "resolution_seconds", "resolution_business_seconds"]
+CLOSED_COVER = [
+    "type",
+    "priority",
+    "customer_id",
+    "resolution_seconds",
+    "resolution_business_seconds",
+    "assignee_ids",
+]
 
 revision: str = "a145c5de138b"
 down_revision: str | None = "679a0e86c379"
