@@ -118,6 +118,15 @@ def is_postgres(session_or_engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
+def dialect_insert(session_or_engine):
+    """The ``insert`` construct of the bound dialect (PostgreSQL or SQLite), which has ``on_conflict_do_*``."""
+    if is_postgres(session_or_engine):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 def declarative_base_for() -> type[DeclarativeBase]:
     """A fresh declarative base with its own MetaData: each service owns its tables."""
 

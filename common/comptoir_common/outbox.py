@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import JSON, BigInteger, Integer, String, Text, func, insert, select
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
 
-from comptoir_common.db import utcnow
+from comptoir_common.db import dialect_insert, utcnow
 from comptoir_common.events import Event
 
 log = logging.getLogger(__name__)
@@ -107,21 +107,13 @@ def claim_event(session: Session, inbox_model: type, consumer: str, event_id: st
     Call it in the same transaction as the effect. One ``INSERT ... ON CONFLICT DO NOTHING``: a concurrent delivery
     of the same event waits for the first transaction and, once it commits, finds the row and gets False.
     """
-    insert = _insert_for(session)
+    insert = dialect_insert(session)
     statement = (
         insert(inbox_model)
         .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
         .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
     )
     return session.execute(statement).rowcount == 1
-
-
-def _insert_for(session: Session):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 Publish = Callable[[dict], None]

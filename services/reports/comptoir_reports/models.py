@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from comptoir_common.db import declarative_base_for, utcnow
 from comptoir_common.outbox import InboxMixin
-from sqlalchemy import JSON, Float, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Float, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 Base = declarative_base_for()
@@ -36,6 +36,26 @@ class TicketEvent(Base):
     data: Mapped[dict] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_ticket_events_ticket", "ticket_id", "occurred_at"),)
+
+
+CREATED_COVER = [
+    "type",
+    "priority",
+    "customer_id",
+    "is_closed",
+    "requester_key",
+    "first_response_seconds",
+    "first_response_business_seconds",
+    "assignee_ids",
+]
+CLOSED_COVER = [
+    "type",
+    "priority",
+    "customer_id",
+    "resolution_seconds",
+    "resolution_business_seconds",
+    "assignee_ids",
+]
 
 
 class TicketFact(Base):
@@ -77,11 +97,15 @@ class TicketFact(Base):
     assignee_ids: Mapped[list] = mapped_column(JSON, default=list)
     last_event_at: Mapped[datetime]
 
+    # The period indexes cover the columns the per-ticket reports (percentiles, per requester, per customer) and the
+    # per-agent reports filtered by type or priority read, so that PostgreSQL answers them with an index-only scan;
+    # SQLite ignores ``postgresql_include``.
     __table_args__ = (
-        Index("ix_ticket_facts_created_day", "created_day"),
-        Index("ix_ticket_facts_closed_day", "closed_day"),
+        Index("ix_ticket_facts_created_day", "created_day", postgresql_include=CREATED_COVER),
+        Index("ix_ticket_facts_closed_day", "closed_day", postgresql_include=CLOSED_COVER),
         Index("ix_ticket_facts_customer_created", "customer_id", "created_day"),
         Index("ix_ticket_facts_customer_closed", "customer_id", "closed_day"),
+        Index("ix_ticket_facts_requester_created", "requester_key", "created_day"),
     )
 
 
@@ -93,8 +117,64 @@ class TicketAssignee(Base):
     ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     agent_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The ticket's days (copied from its fact), so that the agent filter reads only that agent's period.
+    created_day: Mapped[date | None] = mapped_column(default=None)
+    closed_day: Mapped[date | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_ticket_assignees_agent", "agent_id", "ticket_id"),)
+    __table_args__ = (
+        Index("ix_ticket_assignees_agent", "agent_id", "ticket_id"),
+        Index("ix_ticket_assignees_agent_created", "agent_id", "created_day"),
+        Index("ix_ticket_assignees_agent_closed", "agent_id", "closed_day"),
+    )
+
+
+# Daily rollups of ``ticket_facts``, kept by the projection in the same transaction as the facts (see rollups.py):
+# the period reports without a customer, sales-rep or agent restriction read a few thousand of these rows instead of
+# the facts of the period. Missing type/priority/status are stored as ''. Durations are summed in whole
+# milliseconds, so that adding and removing a ticket's contribution is exact.
+
+
+class ReportDay(Base):
+    """Per day × type × priority × status: the created-side figures of the tickets created that day and the
+    closed-side figures of the tickets (finally) closed that day."""
+
+    __tablename__ = "report_days"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(100), primary_key=True)
+    priority: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status_label: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created: Mapped[int] = mapped_column(BigInteger, default=0)
+    open: Mapped[int] = mapped_column(BigInteger, default=0)
+    open_unassigned: Mapped[int] = mapped_column(BigInteger, default=0)
+    closed_now: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_resolved: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_resolution_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_resolution_business_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    reopened: Mapped[int] = mapped_column(BigInteger, default=0)
+    reopens: Mapped[int] = mapped_column(BigInteger, default=0)
+    closed_once: Mapped[int] = mapped_column(BigInteger, default=0)
+    sla_met: Mapped[int] = mapped_column(BigInteger, default=0)
+    sla_breached: Mapped[int] = mapped_column(BigInteger, default=0)
+    unanswered: Mapped[int] = mapped_column(BigInteger, default=0)
+    closed: Mapped[int] = mapped_column(BigInteger, default=0)
+    resolution_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    resolution_business_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportAgentDay(Base):
+    """Per day × current assignee: tickets created that day (assigned, still open) and closed that day."""
+
+    __tablename__ = "report_agent_days"
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    assigned: Mapped[int] = mapped_column(BigInteger, default=0)
+    open: Mapped[int] = mapped_column(BigInteger, default=0)
+    closed: Mapped[int] = mapped_column(BigInteger, default=0)
+    resolution_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    resolution_business_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DimensionValue(Base):

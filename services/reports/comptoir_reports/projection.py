@@ -18,13 +18,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from comptoir_common.business_hours import DEFAULT_CALENDAR, BusinessCalendar
-from comptoir_common.db import is_postgres
+from comptoir_common.db import dialect_insert, is_postgres
 from comptoir_common.events import Event
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
+from comptoir_reports import rollups
 from comptoir_reports.models import DimensionValue, TicketAssignee, TicketEvent, TicketFact
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -151,7 +150,7 @@ def record_event(session: Session, event: Event) -> str | None:
 def _insert_ignoring_duplicates(session: Session, model: type):
     """INSERT … ON CONFLICT DO NOTHING: one statement instead of a look-up and an insert, and no error when a
     concurrent worker inserted the same row first."""
-    insert = postgresql_insert if is_postgres(session) else sqlite_insert
+    insert = dialect_insert(session)
     return insert(model).on_conflict_do_nothing()
 
 
@@ -396,6 +395,7 @@ def recompute(session: Session, ticket_ids: list[str], calendar: BusinessCalenda
         )
     }
     dimensions: set[tuple[str, str, str | None]] = set()
+    changes: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
     for ticket_id, rows in by_ticket.items():
         figures = fold(rows, calendar)
         if figures is None:
@@ -407,18 +407,27 @@ def recompute(session: Session, ticket_ids: list[str], calendar: BusinessCalenda
                 dimensions.add((dimension, figures[dimension], label))
         assignees = dict(assignees)
         figures["assignee_ids"] = list(assignees)
+        days = {"created_day": figures["created_day"], "closed_day": figures["closed_day"]}
         fact = existing.get(ticket_id)
         if fact is None:
+            changes.append((None, figures))
             session.add(TicketFact(ticket_id=ticket_id, **figures))
         else:
-            if list(fact.assignee_ids or []) == figures["assignee_ids"]:
-                assignees = None  # unchanged: most events do not touch the assignees
-            else:
+            changes.append((rollups.fact_values(fact), figures))
+            if list(fact.assignee_ids or []) != figures["assignee_ids"]:
                 session.execute(delete(TicketAssignee).where(TicketAssignee.ticket_id == ticket_id))
+            else:
+                # Unchanged (most events do not touch the assignees): only their copy of the days may move.
+                if (fact.created_day, fact.closed_day) != (days["created_day"], days["closed_day"]):
+                    session.execute(
+                        update(TicketAssignee).where(TicketAssignee.ticket_id == ticket_id).values(**days)
+                    )
+                assignees = None
             for key in FACT_COLUMNS:
                 setattr(fact, key, figures[key])
         for agent_id, agent_name in (assignees or {}).items():
-            session.add(TicketAssignee(ticket_id=ticket_id, agent_id=agent_id, agent_name=agent_name))
+            session.add(TicketAssignee(ticket_id=ticket_id, agent_id=agent_id, agent_name=agent_name, **days))
+    rollups.apply_changes(session, changes)
     _remember_dimensions(session, dimensions)
     session.flush()
 
@@ -427,7 +436,7 @@ def _remember_dimensions(session: Session, dimensions: set[tuple[str, str, str |
     """Store the types and priorities seen (with their latest label) in one statement, whatever is there already."""
     if not dimensions:
         return
-    insert = postgresql_insert if is_postgres(session) else sqlite_insert
+    insert = dialect_insert(session)
     statement = insert(DimensionValue).values(
         [
             {"dimension": dimension, "value": value, "label": label}
@@ -446,6 +455,7 @@ def _remember_dimensions(session: Session, dimensions: set[tuple[str, str, str |
 def clear(session: Session) -> None:
     """Forget every ticket event and figure (the first step of a rebuild). The dimension values stay: they only
     feed the filters' choices."""
+    rollups.clear(session)
     for model in (TicketAssignee, TicketFact, TicketEvent):
         session.execute(delete(model))
 

@@ -289,3 +289,51 @@ def test_sqlite_store_of_a_local_run_gives_the_same_figures(tmp_path, session, p
                     assert report(lite, ks, spec.key, **filters) == report(session, ks, spec.key, **filters)
     finally:
         engine.dispose()
+
+
+def test_percentiles_equal_postgresql_percentile_cont(session):
+    """The per-bucket selection of the percentiles gives exactly ``percentile_cont``'s figures (ties, one value,
+    values in many buckets, no priority, missing business durations)."""
+    import random
+    from datetime import UTC, date, datetime
+
+    from comptoir_reports.models import TicketFact
+    from sqlalchemy import func, select
+
+    draw = random.Random(7)
+    day = date(2026, 11, 2)
+    durations = [0.0, 0.0, 12.5, 12.5, 12.5] + [draw.expovariate(1 / 90000) for _ in range(400)]
+    for index, seconds in enumerate(durations):
+        session.add(
+            TicketFact(
+                ticket_id=f"00000000-0000-4000-8000-{index:012d}",
+                priority=["urgent", "normal", "low", None][index % 4] if index else "high",
+                created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+                created_day=day,
+                closed_day=day,
+                resolution_seconds=seconds,
+                resolution_business_seconds=None if index % 7 == 3 else round(seconds / 3, 1),
+                last_event_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+            )
+        )
+    session.flush()
+    clauses = [TicketFact.closed_day == day]
+    columns = {"wall": TicketFact.resolution_seconds, "business": TicketFact.resolution_business_seconds}
+    found = reports._exact_percentiles(session, columns, clauses)
+    for kind, column in columns.items():
+        stats = found[kind]
+        expected = {
+            reports.TOTAL if total else priority: (count, median, p90)
+            for priority, total, count, median, p90 in session.execute(
+                select(
+                    TicketFact.priority,
+                    func.grouping(TicketFact.priority),
+                    func.count(column),
+                    func.percentile_cont(0.5).within_group(column),
+                    func.percentile_cont(0.9).within_group(column),
+                )
+                .where(*clauses)
+                .group_by(func.rollup(TicketFact.priority))
+            )
+        }
+        assert {key: (s["count"], s["median"], s["p90"]) for key, s in stats.items()} == expected
