@@ -1,5 +1,6 @@
 """FileMaker sync: a full pass over 50,000 records, then an incremental pass over 500 changes, and how long until
-the consumers' read models (tickets, reports, wiki: customers; mail-ingest: contact addresses) are up to date.
+the consumers' read models (tickets, reports, wiki: customers; mail-ingest: contact addresses; webhooks: every event
+taken) are up to date.
 
 python-fmrest over real HTTPS against the fake FileMaker Data API (tools/comptoir_testing/fake_filemaker.py). The
 sync runs in this process (the code of the service's timer, ``FileMakerSync.run``) into the crm_sync database of a
@@ -35,11 +36,15 @@ from comptoir_crm_sync.models import Customer, OutboxMessage  # noqa: E402
 from comptoir_crm_sync.settings import CrmSyncSettings  # noqa: E402
 from comptoir_dev.registry import service  # noqa: E402
 from comptoir_testing import infra  # noqa: E402
-from comptoir_testing.fake_filemaker import FakeFileMaker, SteppingClock, add_clients_layout  # noqa: E402
+from comptoir_testing.fake_filemaker import (
+    FakeFileMaker,
+    SteppingClock,
+    add_clients_layout,
+)  # noqa: E402
 from create_tickets import cpu_seconds  # noqa: E402
 from sqlalchemy import event, func, select, text  # noqa: E402
 
-CONSUMERS = ("crm_sync", "tickets", "reports", "wiki", "mail_ingest")
+CONSUMERS = ("crm_sync", "tickets", "reports", "wiki", "mail_ingest", "webhooks")
 
 
 def fill(fake: FakeFileMaker, clock: SteppingClock, records: int) -> None:
@@ -58,7 +63,11 @@ def fill(fake: FakeFileMaker, clock: SteppingClock, records: int) -> None:
             },
             portals={
                 "Contacts": [
-                    {"ID_Contact": str(i), "Nom": f"Contact {i}", "Email": f"contact{i}@societe{i}.fr"}
+                    {
+                        "ID_Contact": str(i),
+                        "Nom": f"Contact {i}",
+                        "Email": f"contact{i}@societe{i}.fr",
+                    }
                 ]
             },
         )
@@ -118,7 +127,10 @@ def describe(name: str, report: sync.SyncReport, figures: dict[str, float], reco
 
 
 def wait_for(
-    checks: dict[str, Callable[[], int]], target: dict[str, int], started: float, timeout: float
+    checks: dict[str, Callable[[], int]],
+    target: dict[str, int],
+    started: float,
+    timeout: float,
 ) -> dict[str, float | None]:
     """Poll each check until it reaches its target; seconds since ``started`` at which each did (None: timeout)."""
     reached: dict[str, float | None] = dict.fromkeys(checks)
@@ -190,7 +202,7 @@ def main() -> None:
             sync_page_size=args.page_size,
         )
         runner = sync.FileMakerSync(factory, settings)
-        checks, engines = consumer_checks(system, engine) if system else ({}, [])
+        checks, engines, webhooks_seen = consumer_checks(system, engine) if system else ({}, [], 0)
         for other in engines:
             stack.callback(other.dispose)
 
@@ -202,7 +214,10 @@ def main() -> None:
             if system is None:
                 return
             reached = wait_for(
-                {k: checks[k][kwargs["full"]] for k in checks}, target, started, args.drain_timeout
+                {k: checks[k][kwargs["full"]] for k in checks},
+                target,
+                started,
+                args.drain_timeout,
             )
             cpu = {k: v - cpu_before.get(k, 0.0) for k, v in process_cpu(system).items()}
             print(
@@ -219,7 +234,17 @@ def main() -> None:
 
         n = args.records
         phase(
-            "full pass", n, {"outbox": 0, "tickets": n, "reports": n, "wiki": n, "mail_ingest": n}, full=True
+            "full pass",
+            n,
+            {
+                "outbox": 0,
+                "tickets": n,
+                "reports": n,
+                "wiki": n,
+                "mail_ingest": n,
+                "webhooks": webhooks_seen + 2 * n,
+            },
+            full=True,
         )
 
         clock.advance(3600)
@@ -234,7 +259,11 @@ def main() -> None:
                 {"RaisonSociale": f"Société {i} modifiée"},
                 portals={
                     "Contacts": [
-                        {"ID_Contact": str(i), "Nom": f"Contact {i}", "Email": f"nouveau{i}@societe{i}.fr"}
+                        {
+                            "ID_Contact": str(i),
+                            "Nom": f"Contact {i}",
+                            "Email": f"nouveau{i}@societe{i}.fr",
+                        }
                     ]
                 },
             )
@@ -242,7 +271,14 @@ def main() -> None:
         phase(
             f"incremental pass ({k} changes)",
             k,
-            {"outbox": 0, "tickets": k, "reports": k, "wiki": k, "mail_ingest": k},
+            {
+                "outbox": 0,
+                "tickets": k,
+                "reports": k,
+                "wiki": k,
+                "mail_ingest": k,
+                "webhooks": webhooks_seen + 2 * n + 2 * k,
+            },
             full=False,
         )
         report, figures = timed_pass(runner, pg, full=False)
@@ -287,15 +323,26 @@ def consumer_checks(system, crm_engine):
     for name in ("tickets", "reports", "wiki"):
         checks[name] = {
             True: count(engines[name], "SELECT count(*) FROM customers"),
-            False: count(engines[name], "SELECT count(*) FROM customers WHERE name LIKE '%modifiée'"),
+            False: count(
+                engines[name],
+                "SELECT count(*) FROM customers WHERE name LIKE '%modifiée'",
+            ),
         }
+    # webhooks takes every crm_sync event (to deliver it to the subscriptions there are: none here).
+    processed = "SELECT count(*) FROM processed_events WHERE consumer = 'webhooks.on_crm_sync_event'"
+    webhooks_base = count(engines["webhooks"], processed)()
+    checks["webhooks"] = {
+        True: count(engines["webhooks"], processed),
+        False: count(engines["webhooks"], processed),
+    }
     checks["mail_ingest"] = {
         True: count(engines["mail_ingest"], "SELECT count(*) FROM contact_addresses"),
         False: count(
-            engines["mail_ingest"], "SELECT count(*) FROM contact_addresses WHERE email LIKE 'nouveau%'"
+            engines["mail_ingest"],
+            "SELECT count(*) FROM contact_addresses WHERE email LIKE 'nouveau%'",
         ),
     }
-    return checks, list(engines.values())
+    return checks, list(engines.values()), webhooks_base
 
 
 if __name__ == "__main__":

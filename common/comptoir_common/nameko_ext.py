@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from comptoir_common.blobs import DirectoryBlobStore
-from comptoir_common.db import make_engine, make_session_factory
+from comptoir_common.db import LINGER_SECONDS, make_engine, make_session_factory
 from comptoir_common.errors import ComptoirError
 from comptoir_common.events import Event, exchange_name
 from comptoir_common.health import register_check
@@ -106,7 +106,9 @@ class Database(DependencyProvider):
 
     def setup(self) -> None:
         config = self.container.config
-        self.engine = make_engine(config["DATABASE_URL"], pool_size=int(config.get("max_workers", 10)) + 2)
+        self.engine = make_engine(
+            config["DATABASE_URL"], pool_size=int(config.get("max_workers", 10)) + 2, linger=True
+        )
         self.session_factory = make_session_factory(self.engine)
         register_check("database", self._check)
         if self.outbox_model is not None:
@@ -136,9 +138,19 @@ class Database(DependencyProvider):
         )
 
     def start(self) -> None:
+        self._running = True
+        self.container.spawn_managed_thread(self._trim_loop, identifier="database-pool-trim")
         if self.outbox_model is not None:
-            self._running = True
             self.container.spawn_managed_thread(self._relay_loop, identifier="outbox-relay")
+
+    def _trim_loop(self) -> None:
+        """Give back the connections a burst opened once it is over (see ``LingeringQueuePool``)."""
+        while self._running:
+            eventlet.sleep(LINGER_SECONDS / 2)
+            try:
+                self.engine.pool.trim()
+            except Exception:
+                log.warning("trimming the database pool failed", exc_info=True)
 
     def stop(self) -> None:
         self._running = False

@@ -12,10 +12,11 @@ import pika
 import pytest
 from comptoir_common.db import declarative_base_for, make_engine, make_session_factory, session_scope
 from comptoir_common.events import Event, system_actor
-from comptoir_common.outbox import InboxMixin, OutboxMixin, OutboxRelay, add_event, claim_event
+from comptoir_common.outbox import InboxMixin, OutboxMixin, OutboxRelay, add_event, add_events, claim_event
 from comptoir_testing.infra import TcpProxy
 from kombu import Exchange
 from nameko.amqp.publish import Publisher
+from sqlalchemy import select
 
 Base = declarative_base_for()
 
@@ -180,3 +181,42 @@ def test_concurrent_deliveries_of_one_event_apply_once(session_factory):
     finally:
         first.close()
         second.close()
+
+
+def test_add_events_queues_many_in_order(session_factory):
+    events = [Event(type="thing.done", actor=system_actor("test"), data={"n": i}) for i in range(5)]
+    with session_scope(session_factory) as session:
+        add_events(session, OutboxMessage, events)
+        assert session.info["outbox_dirty"]
+    with session_factory() as session:
+        rows = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.event_id.in_([e.id for e in events]))
+            .order_by(OutboxMessage.seq)
+        ).all()
+    assert [row.payload["data"]["n"] for row in rows] == list(range(5))
+    assert all(row.published_at is None and row.attempts == 0 for row in rows)
+
+
+def test_lingering_pool_keeps_a_burst_s_connections_then_gives_back_all_but_the_idle_ones(
+    new_database, monkeypatch
+):
+    from comptoir_common import db
+
+    engine = make_engine(new_database("pool"), pool_size=4, linger=True)
+    try:
+        connections = [engine.connect() for _ in range(8)]
+        for connection in connections:
+            connection.close()
+        assert engine.pool.checkedin() == 8  # returned, still open: the next burst reuses them
+        assert engine.pool.trim() == 0
+        monkeypatch.setattr(db, "LINGER_SECONDS", 0.0)
+        assert engine.pool.trim() == 5
+        assert engine.pool.checkedin() == db.IDLE_CONNECTIONS
+        # The pool still serves its whole capacity afterwards.
+        again = [engine.connect() for _ in range(8)]
+        assert engine.pool.checkedout() == 8
+        for connection in again:
+            connection.close()
+    finally:
+        engine.dispose()
