@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import eventlet
 from comptoir_common.events import Event
 from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
@@ -64,19 +65,38 @@ class WebhooksService:
 
     @timer(interval=1, eager=True)
     def deliver_due(self) -> None:
+        """One pass: up to ``batch`` due deliveries, sent by ``concurrency`` lanes (green threads), each with its
+        own session, so one slow receiver does not make the others wait."""
         policy = self._policy
-        # A subscription whose target just failed is not tried again in this pass: a dead receiver (timeouts)
-        # must not hold up the others.
+        lanes = max(1, int(self._settings.get("concurrency", 4)))
+        if self.db.session.get_bind().dialect.name == "sqlite":
+            lanes = 1  # no row locks to share the work (a local run)
+        budget = iter(range(int(self._settings.get("batch", 50))))
         failing: set[str] = set()
-        for _ in range(int(self._settings.get("batch", 50))):
-            due = delivery.claim_next_due(self.db.session, failing)
-            if due is None:
-                break
-            if delivery.attempt(self.db.session, due, policy) == "retry":
-                failing.add(due.subscription_id)
-            self.db.commit()
+        sessions = [self.db.new_session() for _ in range(lanes)]
+        errors = []
+        try:
+            threads = [eventlet.spawn(delivery.run_lane, s, policy, failing, budget) for s in sessions]
+            for thread in threads:
+                try:
+                    thread.wait()
+                except Exception as exc:  # the other lanes finish first; the pass is retried next second
+                    errors.append(exc)
+        finally:
+            for session in sessions:
+                session.rollback()
+                session.close()
         delivery.measure_backlog(self.db.session)
         self.db.commit()
+        if errors:
+            raise errors[0]
+
+    @timer(interval=3600)
+    def prune_log(self) -> None:
+        days = float(self._settings.get("retention_days", 30.0))
+        if days > 0:
+            subscriptions.prune_deliveries(self.db.session, older_than=timedelta(days=days))
+            self.db.commit()
 
     # --- admins ----------------------------------------------------------------------------------------------
 
