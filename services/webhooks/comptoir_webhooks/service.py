@@ -3,6 +3,7 @@ due deliveries, admins manage subscriptions over RPC."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import eventlet
@@ -16,6 +17,8 @@ from comptoir_webhooks.models import ProcessedEvent
 
 # Routing key of the handlers' queues: every event type of the exchange (subscriptions filter by type).
 ALL_EVENTS = "#"
+# A timer tick keeps starting passes while each one finds a full batch due, for this long at most.
+PASSES_SECONDS = 5.0
 
 
 class WebhooksService:
@@ -65,23 +68,30 @@ class WebhooksService:
 
     @timer(interval=1, eager=True)
     def deliver_due(self) -> None:
-        """One pass: up to ``batch`` due deliveries, sent by ``concurrency`` lanes (green threads), each with its
-        own session, so one slow receiver does not make the others wait."""
+        """Passes of up to ``batch`` due deliveries, each sent by ``concurrency`` lanes (green threads) with their
+        own session, so one slow receiver does not make the others wait. A pass that used its whole batch is
+        followed at once by another (a backlog drains at full speed), for up to PASSES_SECONDS; then the timer
+        yields, so that a stop request is not starved."""
         policy = self._policy
         lanes = max(1, int(self._settings.get("concurrency", 4)))
         if self.db.session.get_bind().dialect.name == "sqlite":
             lanes = 1  # no row locks to share the work (a local run)
-        budget = iter(range(int(self._settings.get("batch", 50))))
+        batch = int(self._settings.get("batch", 50))
         failing: set[str] = set()
         sessions = [self.db.new_session() for _ in range(lanes)]
         errors = []
+        started = time.monotonic()
         try:
-            threads = [eventlet.spawn(delivery.run_lane, s, policy, failing, budget) for s in sessions]
-            for thread in threads:
-                try:
-                    thread.wait()
-                except Exception as exc:  # the other lanes finish first; the pass is retried next second
-                    errors.append(exc)
+            while not errors:
+                budget = iter(range(batch))
+                threads = [eventlet.spawn(delivery.run_lane, s, policy, failing, budget) for s in sessions]
+                for thread in threads:
+                    try:
+                        thread.wait()
+                    except Exception as exc:  # the other lanes finish first; the pass is retried next second
+                        errors.append(exc)
+                if next(budget, None) is not None or time.monotonic() - started > PASSES_SECONDS:
+                    break  # nothing more due now, or time to yield
         finally:
             for session in sessions:
                 session.rollback()
