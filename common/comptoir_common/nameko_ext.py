@@ -64,6 +64,10 @@ class WorkerDatabase:
             self._session = self._provider.session_factory()
         return self._session
 
+    def new_session(self) -> Session:
+        """A session of its own, for green threads the worker spawns (the caller commits and closes it)."""
+        return self._provider.session_factory()
+
     @property
     def outbox_model(self):
         return self._provider.outbox_model

@@ -216,6 +216,22 @@ def test_a_permanent_refusal_is_recorded_and_replay_sends_it_again(system, peopl
         assert json.loads(detail["body"]) == request.json
 
 
+def test_one_instance_sends_several_deliveries_at_once(system, people, receiver, subscribe):
+    """A receiver that answers only once two requests are in flight: sequential sending would never get there."""
+    subscription = subscribe(receiver.url, ["wiki.*"])
+    receiver.gather = 2
+    with system.client() as http:
+        queued = {
+            http.post(
+                f"/api/v1/webhooks/{subscription['id']}/test", headers=people["admin"]["headers"]
+            ).json()["id"]
+            for _ in range(3)
+        }
+    for delivery_id in queued:
+        receiver.wait_for(lambda r, d=delivery_id: r.headers["x-comptoir-delivery-id"] == d, timeout=60)
+    assert receiver.peak_in_flight >= 2
+
+
 def _web_login(system, http, person: dict) -> str:
     page = http.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)

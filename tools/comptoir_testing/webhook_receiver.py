@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +35,11 @@ class WebhookReceiver:
         self.status = 200
         self.answer = b'{"ok": true}'
         self.answer_headers: dict[str, str] = {}
+        self.delay = 0.0  # seconds before answering (a slow receiver)
+        # When set, each request waits (up to 10 s) until this many are in flight at once: proves concurrency.
+        self.gather = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._condition = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -52,6 +58,16 @@ class WebhookReceiver:
             def do_POST(self):  # noqa: N802 - http.server's hook name
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                with receiver._condition:
+                    receiver.in_flight += 1
+                    receiver.peak_in_flight = max(receiver.peak_in_flight, receiver.in_flight)
+                    receiver._condition.notify_all()
+                    if receiver.gather:
+                        receiver._condition.wait_for(
+                            lambda: receiver.in_flight >= receiver.gather, timeout=10
+                        )
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 status, answer = receiver.status, receiver.answer
                 with receiver._condition:
                     if 200 <= status < 300:
@@ -60,6 +76,7 @@ class WebhookReceiver:
                         )
                     else:
                         receiver.refused += 1
+                    receiver.in_flight -= 1
                     receiver._condition.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -17,6 +17,7 @@ import http.client
 import logging
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -184,6 +185,19 @@ def attempt(session: Session, delivery: Delivery, policy: DeliveryPolicy) -> str
         },
     )
     return outcome
+
+
+def run_lane(session: Session, policy: DeliveryPolicy, failing: set[str], budget: Iterator[int]) -> None:
+    """Send due deliveries one after the other, committing each outcome, while ``budget`` (shared by the lanes of
+    a pass) lasts. A subscription whose target just failed joins ``failing`` and is not tried again in this pass:
+    a dead receiver (timeouts) must not hold up the others."""
+    for _ in budget:
+        due = claim_next_due(session, failing)
+        if due is None:
+            return
+        if attempt(session, due, policy) == "retry":
+            failing.add(due.subscription_id)
+        session.commit()
 
 
 def measure_backlog(session: Session) -> None:

@@ -3,8 +3,10 @@ due deliveries, admins manage subscriptions over RPC."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import eventlet
 from comptoir_common.events import Event
 from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
@@ -15,6 +17,8 @@ from comptoir_webhooks.models import ProcessedEvent
 
 # Routing key of the handlers' queues: every event type of the exchange (subscriptions filter by type).
 ALL_EVENTS = "#"
+# A timer tick keeps starting passes while each one finds a full batch due, for this long at most.
+PASSES_SECONDS = 5.0
 
 
 class WebhooksService:
@@ -64,19 +68,45 @@ class WebhooksService:
 
     @timer(interval=1, eager=True)
     def deliver_due(self) -> None:
+        """Passes of up to ``batch`` due deliveries, each sent by ``concurrency`` lanes (green threads) with their
+        own session, so one slow receiver does not make the others wait. A pass that used its whole batch is
+        followed at once by another (a backlog drains at full speed), for up to PASSES_SECONDS; then the timer
+        yields, so that a stop request is not starved."""
         policy = self._policy
-        # A subscription whose target just failed is not tried again in this pass: a dead receiver (timeouts)
-        # must not hold up the others.
+        lanes = max(1, int(self._settings.get("concurrency", 4)))
+        if self.db.session.get_bind().dialect.name == "sqlite":
+            lanes = 1  # no row locks to share the work (a local run)
+        batch = int(self._settings.get("batch", 50))
         failing: set[str] = set()
-        for _ in range(int(self._settings.get("batch", 50))):
-            due = delivery.claim_next_due(self.db.session, failing)
-            if due is None:
-                break
-            if delivery.attempt(self.db.session, due, policy) == "retry":
-                failing.add(due.subscription_id)
-            self.db.commit()
+        sessions = [self.db.new_session() for _ in range(lanes)]
+        errors = []
+        started = time.monotonic()
+        try:
+            while not errors:
+                budget = iter(range(batch))
+                threads = [eventlet.spawn(delivery.run_lane, s, policy, failing, budget) for s in sessions]
+                for thread in threads:
+                    try:
+                        thread.wait()
+                    except Exception as exc:  # the other lanes finish first; the pass is retried next second
+                        errors.append(exc)
+                if next(budget, None) is not None or time.monotonic() - started > PASSES_SECONDS:
+                    break  # nothing more due now, or time to yield
+        finally:
+            for session in sessions:
+                session.rollback()
+                session.close()
         delivery.measure_backlog(self.db.session)
         self.db.commit()
+        if errors:
+            raise errors[0]
+
+    @timer(interval=3600)
+    def prune_log(self) -> None:
+        days = float(self._settings.get("retention_days", 30.0))
+        if days > 0:
+            subscriptions.prune_deliveries(self.db.session, older_than=timedelta(days=days))
+            self.db.commit()
 
     # --- admins ----------------------------------------------------------------------------------------------
 

@@ -23,8 +23,12 @@ class WebhooksSettings(ServiceSettings):
     max_age_hours: float = 48.0
     # After a rotation the previous secret keeps signing (a second signature) this long.
     secret_overlap_hours: float = 24.0
-    # Deliveries tried per timer tick and process before yielding.
+    # Deliveries tried per pass (one pass a second) and process, and how many are sent at once (each holds a
+    # database connection during its request: keep it well under MAX_WORKERS).
     batch: int = 50
+    concurrency: int = 4
+    # Delivered and failed deliveries older than this are removed from the log (hourly); 0 keeps them for ever.
+    retention_days: float = 30.0
 
     def nameko_config(self) -> dict:
         return super().nameko_config() | {
@@ -38,5 +42,7 @@ class WebhooksSettings(ServiceSettings):
                 "max_age_hours": self.max_age_hours,
                 "secret_overlap_hours": self.secret_overlap_hours,
                 "batch": self.batch,
+                "concurrency": self.concurrency,
+                "retention_days": self.retention_days,
             }
         }

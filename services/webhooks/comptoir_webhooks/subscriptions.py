@@ -336,6 +336,24 @@ def replay_delivery(session: Session, *, actor: dict, delivery_id: str) -> dict[
     return delivery_to_dict(delivery)
 
 
+def prune_deliveries(session: Session, *, older_than: timedelta, chunk: int = 1000) -> int:
+    """Remove delivered and failed deliveries queued before ``older_than`` ago (pending ones stay); how many."""
+    cutoff = utcnow() - older_than
+    removed = 0
+    while True:
+        ids = list(
+            session.scalars(
+                select(Delivery.id)
+                .where(Delivery.status != "pending", Delivery.queued_at < cutoff)
+                .limit(chunk)
+            )
+        )
+        if not ids:
+            return removed
+        session.query(Delivery).filter(Delivery.id.in_(ids)).delete(synchronize_session=False)
+        removed += len(ids)
+
+
 def send_test_event(session: Session, *, actor: dict, subscription_id: str) -> dict[str, Any]:
     """Queue a ``webhook.test`` event for this subscription only (sent even while it is inactive)."""
     require_admin(actor)

@@ -216,3 +216,32 @@ def test_two_instances_never_claim_the_same_delivery(engine, receiver):
 
 def session_rows(session, subscription_id):
     return session.scalars(select(Delivery).where(Delivery.subscription_id == subscription_id)).all()
+
+
+def test_a_pass_skips_a_failing_receiver_after_one_attempt(session, receiver):
+    down, _, _ = _setup(session, f"http://127.0.0.1:{infra.free_port()}/hook")
+    up, _, _ = _setup(session, receiver.url)
+    for _ in range(2):
+        for subscription in (down, up):
+            subscriptions.send_test_event(session, actor=ADMIN, subscription_id=subscription["id"])
+    failing = _others(session, down["id"]) - {up["id"]}  # rows of other tests are not this test's
+    delivery.run_lane(session, POLICY, failing, iter(range(50)))
+    rows = session.scalars(select(Delivery).where(Delivery.subscription_id.in_([down["id"], up["id"]]))).all()
+    attempts = {(row.subscription_id, row.status, row.attempts) for row in rows}
+    assert down["id"] in failing
+    assert sorted(a for s, _, a in attempts if s == down["id"]) == [0, 1]  # one tried, then skipped
+    down_rows = [row for row in rows if row.subscription_id == down["id"]]
+    assert sorted(row.attempts for row in down_rows) == [0] * (len(down_rows) - 1) + [1]
+    assert [row.status for row in rows if row.subscription_id == up["id"]] == ["delivered"] * 3
+    assert len(receiver.requests) == 3
+
+
+def test_the_budget_of_a_pass_is_shared_by_its_lanes(session, receiver):
+    created, _, _ = _setup(session, receiver.url)
+    for _ in range(4):
+        subscriptions.send_test_event(session, actor=ADMIN, subscription_id=created["id"])
+    budget = iter(range(3))
+    others = _others(session, created["id"])
+    delivery.run_lane(session, POLICY, set(others), budget)
+    delivery.run_lane(session, POLICY, set(others), budget)  # nothing left for a second lane
+    assert len(receiver.requests) == 3

@@ -166,3 +166,21 @@ def test_deleting_a_subscription_removes_its_log(session):
     assert session.scalar(select(Delivery).where(Delivery.subscription_id == created["id"])) is None
     with pytest.raises(NotFound):
         subscriptions.get_subscription(session, actor=ADMIN, subscription_id=created["id"])
+
+
+def test_old_finished_deliveries_are_pruned_pending_ones_stay(session):
+    from comptoir_common.db import utcnow
+
+    created = _create(session)
+    for _ in range(3):
+        subscriptions.queue_event(session, _envelope())
+    old_delivered, old_pending, recent = session.scalars(
+        select(Delivery).where(Delivery.subscription_id == created["id"]).order_by(Delivery.id)
+    ).all()
+    old_delivered.status, old_delivered.queued_at = "delivered", utcnow() - timedelta(days=31)
+    old_pending.queued_at = utcnow() - timedelta(days=31)
+    recent.status = "failed"
+    session.flush()
+    assert subscriptions.prune_deliveries(session, older_than=timedelta(days=30)) >= 1
+    left = set(session.scalars(select(Delivery.id).where(Delivery.subscription_id == created["id"])))
+    assert left == {old_pending.id, recent.id}
