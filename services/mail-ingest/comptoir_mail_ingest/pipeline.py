@@ -22,6 +22,7 @@ from typing import Any
 from comptoir_common import mailthread
 from comptoir_common.blobs import BlobStore
 from comptoir_common.db import utcnow
+from comptoir_common.errors import InvalidInput
 from comptoir_common.events import Event, system_actor
 from comptoir_common.outbox import add_event
 from prometheus_client import Counter
@@ -426,13 +427,38 @@ def raw_mail_to_dict(row: RawMail) -> dict[str, Any]:
     }
 
 
-def list_set_aside(
-    session: Session, statuses: tuple[str, ...] = ("quarantined", "ignored"), limit: int = 100
-):
+SET_ASIDE_STATUSES = ("quarantined", "ignored")
+# Raw header block shown to admins (enough to see why a mail was refused, bounded for huge or broken mail).
+MAX_HEADER_BYTES = 64 * 1024
+
+
+def list_set_aside(session: Session, statuses: tuple[str, ...] = SET_ASIDE_STATUSES, limit: int = 100):
     rows = session.scalars(
         select(RawMail).where(RawMail.status.in_(statuses)).order_by(RawMail.id.desc()).limit(limit)
     ).all()
     return [raw_mail_to_dict(row) for row in rows]
+
+
+def raw_headers(blobs: BlobStore, row: RawMail) -> str:
+    """The mail's header block as it arrived (decoded leniently), for admins looking at a set-aside mail."""
+    try:
+        with blobs.open(row.blob_key) as handle:
+            head = handle.read(MAX_HEADER_BYTES)
+    except OSError:
+        return "(contenu brut introuvable dans le stockage)"
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        end = head.find(separator)
+        if end >= 0:
+            head = head[:end]
+            break
+    return head.decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+def set_aside_detail(session: Session, blobs: BlobStore, raw_mail_id: int) -> dict[str, Any] | None:
+    row = session.get(RawMail, raw_mail_id)
+    if row is None:
+        return None
+    return raw_mail_to_dict(row) | {"headers": raw_headers(blobs, row)}
 
 
 def replay(session: Session, raw_mail_id: int) -> RawMail | None:
@@ -440,8 +466,22 @@ def replay(session: Session, raw_mail_id: int) -> RawMail | None:
     row = session.get(RawMail, raw_mail_id)
     if row is None:
         return None
-    if row.status in ("quarantined", "ignored"):
+    if row.status in SET_ASIDE_STATUSES:
         row.status = "pending"
         row.reason = None
         row.processed_at = None
+    return row
+
+
+def discard(session: Session, raw_mail_id: int, by: str) -> RawMail | None:
+    """An admin gives up on a set-aside mail: it leaves the list for good. The row stays (status ``discarded``), so
+    the same mail delivered again is still recognised and not processed; the raw bytes stay in the blob store."""
+    row = session.get(RawMail, raw_mail_id)
+    if row is None:
+        return None
+    if row.status not in SET_ASIDE_STATUSES:
+        raise InvalidInput("Seul un e-mail en quarantaine ou ignoré peut être supprimé.")
+    row.reason = f"{row.reason or ''} ; supprimé par {by}".lstrip(" ;")
+    row.status = "discarded"
+    row.processed_at = utcnow()
     return row

@@ -392,3 +392,29 @@ def test_failed_notification_is_recorded_on_its_ticket_as_an_internal_note(harne
         assert email_intake.record_notification_failure(session, data | {"source": "bounce"}) is None
     body, internal, _ = _ticket(h, ticket_id)["messages"][-1]
     assert internal and "nadia@x.example" in body and "550 5.1.1" in body
+
+
+def test_discarded_mail_leaves_the_list_and_stays_recognised_on_redelivery(harness):
+    from comptoir_common.errors import InvalidInput
+    from comptoir_mail_ingest import pipeline
+
+    h = harness(max_message_bytes=50_000)
+    raw = mails.with_attachment(size=80_000, sender=_sender("lourd"), subject="Plans du site")
+    h.drop(raw)
+    h.run()
+    (row,) = h.rows()
+    detail = pipeline.set_aside_detail(h.session, h.blobs, row.id)
+    assert detail["status"] == "quarantined" and "Subject: Plans du site" in detail["headers"]
+    assert "Content-Disposition" not in detail["headers"]  # the header block only, not the body
+    pipeline.discard(h.session, row.id, "Alice Admin")
+    h.session.commit()
+    (row,) = h.rows()
+    assert row.status == "discarded" and row.reason.endswith("supprimé par Alice Admin")
+    assert all(item["id"] != row.id for item in pipeline.list_set_aside(h.session))
+    with pytest.raises(InvalidInput):
+        pipeline.discard(h.session, row.id, "Alice Admin")
+    h.drop(raw)  # delivered again: recognised, not processed, acked
+    stats = h.run()
+    assert (stats.fetched, stats.duplicates, stats.quarantined) == (1, 1, 0)
+    assert [r.status for r in h.rows()] == ["discarded"]
+    assert not list((h.maildir.path / "new").iterdir())

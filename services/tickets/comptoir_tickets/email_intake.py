@@ -431,9 +431,12 @@ def ingest_emails(session: Session, *, mails: list[dict[str, Any]]) -> list[dict
     return results
 
 
-def _require_staff(actor: dict[str, Any]) -> None:
-    if actor.get("role") not in ("admin", "agent") or not actor.get("id"):
-        raise PermissionDenied("Réservé à l'équipe support.")
+def _visible_ticket(session: Session, actor: dict[str, Any], ticket_id: str | None) -> Ticket:
+    """The ticket if ``actor`` may see it; otherwise NotFound, as for a ticket that does not exist."""
+    ticket = session.get(Ticket, ticket_id) if ticket_id else None
+    if ticket is None or not policy.can_see(session, actor, ticket):
+        raise NotFound("Ticket introuvable.")
+    return ticket
 
 
 def intake_to_dict(intake: EmailIntake) -> dict[str, Any]:
@@ -459,8 +462,11 @@ def intake_to_dict(intake: EmailIntake) -> dict[str, Any]:
 
 
 def email_messages(session: Session, *, actor: dict[str, Any], ticket_id: str) -> list[dict[str, Any]]:
-    """How each mail of a ticket came in and why it went there (staff only)."""
-    _require_staff(actor)
+    """How each mail of a ticket came in and why it went there: staff (admin, agent, sales) on a ticket they see;
+    clients and resellers never see threading decisions."""
+    if not policy.can_see_internal_notes(actor):
+        raise PermissionDenied("Réservé à l'équipe support.")
+    _visible_ticket(session, actor, ticket_id)
     rows = session.scalars(
         select(EmailIntake).where(EmailIntake.ticket_id == ticket_id).order_by(EmailIntake.created_at)
     ).all()
@@ -468,20 +474,36 @@ def email_messages(session: Session, *, actor: dict[str, Any], ticket_id: str) -
 
 
 def move_email_message(
-    session: Session, *, actor: dict[str, Any], message_id: str, target_ticket_id: str
+    session: Session,
+    *,
+    actor: dict[str, Any],
+    message_id: str,
+    target_ticket_id: str | None = None,
+    target_number: int | str | None = None,
 ) -> dict[str, Any]:
-    """Move a mail's message to another ticket (staff correcting a threading decision); later replies follow."""
-    _require_staff(actor)
+    """Move a mail's message to another ticket (admins and agents correcting a threading decision), named by id or
+    by number; both tickets must be visible to the actor. Later replies to that mail follow it (``known_reference``
+    now finds the new ticket), and both tickets' histories record the move."""
+    if actor.get("role") not in policy.ALL_TICKETS_ROLES or not actor.get("id"):
+        raise PermissionDenied("Seuls les techniciens et les superviseurs peuvent déplacer un message.")
     intake = session.scalar(select(EmailIntake).where(EmailIntake.message_id == message_id))
     message = session.get(Message, message_id)
     if intake is None or message is None:
         raise NotFound("Message introuvable.")
-    target = session.get(Ticket, target_ticket_id)
-    if target is None:
-        raise NotFound("Ticket introuvable.")
+    source = _visible_ticket(session, actor, message.ticket_id)
+    if target_ticket_id is None and target_number not in (None, ""):
+        try:
+            number = int(str(target_number).strip().lstrip("#"))
+        except ValueError:
+            raise InvalidInput("Numéro de ticket invalide.") from None
+        target_ticket_id = session.scalar(select(Ticket.id).where(Ticket.number == number))
+        if target_ticket_id is None:
+            raise NotFound(f"Aucun ticket n° {number}.")
+    if not target_ticket_id:
+        raise InvalidInput("Indiquez le ticket de destination.")
+    target = _visible_ticket(session, actor, target_ticket_id)
     if target.id == message.ticket_id:
         raise InvalidInput("Le message est déjà sur ce ticket.")
-    source = session.get(Ticket, message.ticket_id)
     now = utcnow()
     message.ticket_id = target.id
     for attachment in message.attachments:
