@@ -113,3 +113,18 @@ def test_move_checks_role_target_and_visibility(session, world):
         )
     intake = session.scalar(select(EmailIntake).where(EmailIntake.message_id == mine["message_id"]))
     assert intake.ticket_id == mine["ticket_id"] and intake.rule == "new_ticket"  # nothing changed
+
+
+def test_a_mail_twice_in_one_batch_is_taken_in_once_and_numbers_follow(session):
+    first, again, other = email_intake.ingest_emails(
+        session,
+        mails=[
+            (mail := _mail("zoe@client.example", "Wifi")),
+            dict(mail),
+            _mail("zoe@client.example", "Imprimante"),
+        ],
+    )
+    assert (first["outcome"], again["outcome"], other["outcome"]) == ("created", "duplicate", "created")
+    assert again["message_id"] == first["message_id"]
+    numbers = [session.get(Ticket, r["ticket_id"]).number for r in (first, other)]
+    assert numbers[1] == numbers[0] + 1
