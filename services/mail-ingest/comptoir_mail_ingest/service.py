@@ -57,6 +57,7 @@ class MailIngestService:
             blobs=self.blobs,
             config=ingest_config,
             ingest=lambda mails: self.tickets.ingest_emails(mails),
+            ingest_async=lambda mails: self.tickets.ingest_emails.call_async(mails),
         )
 
     @timer(interval=1, eager=True)
