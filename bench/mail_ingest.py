@@ -161,6 +161,8 @@ def start_profiles(sut: SystemUnderTest, directory: Path | None) -> list[subproc
         return []
     directory.mkdir(parents=True, exist_ok=True)
     py_spy = Path(sys.executable).parent / "py-spy"
+    if not py_spy.exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     return [
         subprocess.Popen(
             [

@@ -25,7 +25,7 @@ from typing import Any
 from comptoir_common.db import utcnow
 from comptoir_common.errors import InvalidInput, NotFound, PermissionDenied
 from comptoir_common.events import Event, system_actor, user_actor
-from comptoir_common.outbox import add_event
+from comptoir_common.outbox import add_event, add_events
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -408,6 +408,7 @@ def _take_in(session: Session, mails: list[dict[str, Any]]) -> list[dict[str, An
     counts: dict[tuple[str | None, str], int] = {}
     results: list[dict[str, Any]] = []
     intakes_by_key: dict[tuple[str, str], EmailIntake] = {}
+    events: list[Event] = []
     # The new tickets first, in one flush: the rows that follow refer to them.
     for index, decision in enumerate(decisions):
         if decision.get("created"):
@@ -525,25 +526,20 @@ def _take_in(session: Session, mails: list[dict[str, Any]]) -> list[dict[str, An
             data = snapshot | {"ticket": snapshot, "message": message_data}
             if linked is not None:
                 data["linked_ticket_id"] = linked.id
-            add_event(session, OutboxMessage, Event(type="ticket.created", actor=actor, data=data))
+            events.append(Event(type="ticket.created", actor=actor, data=data))
         else:
             for event_type, extra in pending_events:
-                add_event(
-                    session,
-                    OutboxMessage,
-                    Event(type=event_type, actor=actor, data={"ticket": snapshot} | extra),
-                )
-            add_event(
-                session,
-                OutboxMessage,
+                events.append(Event(type=event_type, actor=actor, data={"ticket": snapshot} | extra))
+            events.append(
                 Event(
                     type="ticket.message_added",
                     actor=actor,
                     data={"ticket": snapshot, "message": message_data},
-                ),
+                )
             )
         results.append(_result(intake, "created" if created else "added"))
     session.flush()
+    add_events(session, OutboxMessage, events)  # one multi-row insert, in order
     for (customer_id, category), delta in counts.items():
         tickets._adjust_count(session, customer_id, category, delta)
     return results
