@@ -1,15 +1,18 @@
 """Benchmark: mails per second from a Maildir into tickets, over the real processes (run by hand, prints numbers).
 
-    flock /work/bench.lock .venv/bin/python bench/mail_ingest.py [--originals 1000] [--replies 1000] [--profile DIR]
+    flock /work/bench.lock .venv/bin/python bench/mail_ingest.py [--originals 1000] [--replies 1000]
+        [--batch-size N] [--one-by-one] [--profile DIR]
 
 Starts the tickets and mail-ingest services (their own PostgreSQL databases, a RabbitMQ vhost of their own), drops
 originals and replies (the replies reference their original's Message-ID; every tenth original has a 20 KB
-attachment) into the Maildir in one go, replies shuffled among originals, and measures until every mail is taken
-in. Then delivers the same mails again and checks that nothing new appears, and that every reply is threaded.
+attachment) into the Maildir in one go (``--one-by-one``: mail by mail, so that passes see part of the lot and some
+replies come before their original), replies shuffled among originals, and measures until every mail is taken in.
+Then delivers the same mails again and checks that nothing new appears, and that every reply is in the ticket of its
+original.
 
 Besides the wall-clock rate it prints the CPU time per mail of each process (from /proc/<pid>/stat: user + system),
 including the PostgreSQL backends serving the two databases, since the machine may be shared. ``--profile DIR``
-records each service with py-spy during the first delivery (flame graphs in DIR).
+records each service with py-spy during the first delivery (raw collapsed stacks in DIR).
 """
 
 from __future__ import annotations
@@ -77,6 +80,17 @@ def build_mails(originals: int, replies: int) -> tuple[list[bytes], list[tuple[s
         )
     random.shuffle(batch)  # replies arrive mixed with (and sometimes before) their originals
     return batch, pairs
+
+
+def deliver_one_by_one(maildir: Path, files: dict[str, bytes]) -> None:
+    """Each mail moved into ``new/`` on its own, as a mail server delivers: passes see part of the lot, and some
+    replies are taken in before their original."""
+    staging = maildir / "tmp"
+    staging.mkdir(exist_ok=True)
+    for name, raw in files.items():
+        (staging / name).write_bytes(raw)
+    for name in files:
+        os.rename(staging / name, maildir / "new" / name)
 
 
 def deliver_at_once(maildir: Path, files: dict[str, bytes]) -> None:
@@ -197,6 +211,9 @@ def main() -> int:
     parser.add_argument("--replies", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=None, help="MAIL_INGEST_BATCH_SIZE")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy flame graphs into this folder")
+    parser.add_argument(
+        "--one-by-one", action="store_true", help="deliver the first time mail by mail instead of all at once"
+    )
     args = parser.parse_args()
 
     server = infra.postgres_server_url()
@@ -231,7 +248,8 @@ def main() -> int:
         )
         before = meter.sample()
         profiles = start_profiles(sut, args.profile)
-        deliver_at_once(maildir, {f"{index:06d}.eml": raw for index, raw in enumerate(batch)})
+        deliver = deliver_one_by_one if args.one_by_one else deliver_at_once
+        deliver(maildir, {f"{index:06d}.eml": raw for index, raw in enumerate(batch)})
         factory = make_session_factory(ingest_engine)
         seconds = wait_done(factory, total, meter)
         after = meter.sample()

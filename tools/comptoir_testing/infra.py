@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import uuid
+import warnings
 from contextlib import closing
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -116,8 +117,13 @@ def drop_database(server_url: str, name: str) -> None:
     engine.dispose()
 
 
+# A busy shared broker serialises vhost operations: deleting a vhost full of quorum queues (another run's) can hold
+# the next ``add_vhost`` for minutes. The CLI only waits; the broker carries on either way.
+RABBITMQCTL_TIMEOUT = 150  # under the tests' 180 s per test (pytest-timeout)
+
+
 def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=RABBITMQCTL_TIMEOUT)
 
 
 def create_vhost(server_uri: str, local: bool) -> tuple[str, str | None]:
@@ -132,8 +138,14 @@ def create_vhost(server_uri: str, local: bool) -> tuple[str, str | None]:
 
 
 def delete_vhost(vhost: str | None) -> None:
+    """Best effort: a deletion the CLI gave up waiting for still completes in the broker; the run's results stand."""
     if vhost:
-        _rabbitmqctl("delete_vhost", vhost)
+        try:
+            _rabbitmqctl("delete_vhost", vhost)
+        except subprocess.TimeoutExpired:
+            warnings.warn(
+                f"rabbitmqctl delete_vhost {vhost} still running after {RABBITMQCTL_TIMEOUT}s", stacklevel=2
+            )
 
 
 class TcpProxy:
