@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import uuid
 import warnings
 from contextlib import closing
@@ -126,13 +127,38 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=RABBITMQCTL_TIMEOUT)
 
 
+def _rabbitmqctl_lines(*args: str) -> list[str]:
+    result = subprocess.run(
+        ["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True, timeout=30
+    )
+    return result.stdout.splitlines()
+
+
+def _rabbitmqctl_until(*args: str, done) -> None:
+    """Run a command; if the CLI is still waiting after a while (seen on a busy shared broker: the vhost is there but
+    ``add_vhost`` does not return), check the effect instead and go on as soon as it is visible."""
+    try:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=20)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + RABBITMQCTL_TIMEOUT
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rabbitmqctl {' '.join(args)}: no effect after {RABBITMQCTL_TIMEOUT}s")
+        time.sleep(1)
+
+
 def create_vhost(server_uri: str, local: bool) -> tuple[str, str | None]:
     """A fresh vhost for the run (local broker), else the URI as given. Returns (uri, vhost to delete)."""
     if not local or shutil.which("rabbitmqctl") is None:
         return server_uri, None
     vhost = f"comptoir-test-{uuid.uuid4().hex[:10]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    _rabbitmqctl_until("add_vhost", vhost, done=lambda: vhost in _rabbitmqctl_lines("list_vhosts", "name"))
+    _rabbitmqctl_until(
+        "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*",
+        done=lambda: any(line.split()[:1] == ["guest"] for line in _rabbitmqctl_lines("list_permissions", "-p", vhost)),
+    )  # fmt: skip
     parts = urlsplit(server_uri)
     return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", "")), vhost
 
