@@ -7,7 +7,6 @@ default; another backend (S3-compatible) only has to implement :class:`BlobStore
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -47,6 +46,13 @@ class DirectoryBlobStore:
     def __init__(self, root: Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._made_dirs: set[Path] = set()
+
+    def _parent_ready(self, target: Path) -> None:
+        """The blob's folder exists (created once per process: a mkdir per blob is a syscall and an exception)."""
+        if target.parent not in self._made_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(target.parent)
 
     def _path(self, key: str) -> Path:
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
@@ -67,7 +73,7 @@ class DirectoryBlobStore:
                     temp.write(chunk)
             key = digest.hexdigest()
             target = self._path(key)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._parent_ready(target)
             os.replace(temp_name, target)
             return StoredBlob(key=key, size=size)
         except BaseException:
@@ -75,7 +81,20 @@ class DirectoryBlobStore:
             raise
 
     def put_bytes(self, data: bytes) -> StoredBlob:
-        return self.put_stream(io.BytesIO(data))
+        """Bytes already in memory: hashed at once, and not written again when the store has them (same key)."""
+        key = hashlib.sha256(data).hexdigest()
+        target = self._path(key)
+        if not target.exists():
+            self._parent_ready(target)
+            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+            try:
+                with os.fdopen(fd, "wb") as temp:
+                    temp.write(data)
+                os.replace(temp_name, target)
+            except BaseException:
+                Path(temp_name).unlink(missing_ok=True)
+                raise
+        return StoredBlob(key=key, size=len(data))
 
     def open(self, key: str) -> BinaryIO:
         return self._path(key).open("rb")

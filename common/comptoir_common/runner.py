@@ -6,7 +6,9 @@ This runner does not use the ``nameko`` command line, which needs ``pkg_resource
 
 from __future__ import annotations
 
+import errno
 import logging
+import signal
 import socket
 import sys
 import time
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 import eventlet
 import eventlet.wsgi
 from kombu import Connection
-from nameko.cli.run import run
+from nameko.runners import ServiceRunner
 
 from comptoir_common.health import register_check, wsgi_app
 from comptoir_common.logs import configure_logging
@@ -93,7 +95,50 @@ def run_service(service_cls, settings: ServiceSettings, migrations_dir: Path) ->
     log.info("service starting", extra={"health_port": health_port, "max_workers": settings.max_workers})
 
     config = settings.nameko_config() | {"DATABASE_URL": database_url}
-    run([service_cls], config)
+    run_until_stopped([service_cls], config)
+
+
+def run_until_stopped(services: list, config: dict) -> None:
+    """Run nameko services until SIGTERM (or Ctrl-C), stopping them gracefully **once**.
+
+    nameko's own ``run`` starts a new graceful stop on every SIGTERM. A second signal while the first stop waits for a
+    long worker (a mailbox pass, a delivery batch) stops every extension again, and nameko's one-shot events raise
+    "Trying to re-send() an already-triggered event" — the process then never exits. Here later signals are
+    logged and ignored; a second Ctrl-C still kills at once.
+    """
+    runner = ServiceRunner(config)
+    for service_cls in services:
+        runner.add_service(service_cls)
+    stopping: list[int] = []
+
+    def shutdown(signum, frame) -> None:
+        # Signal handlers run in the main loop and cannot use eventlet primitives: the stop runs in a greenlet.
+        if stopping:
+            log.info("signal %s while stopping: the stop in progress continues", signum)
+            return
+        stopping.append(signum)
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    runner.start()
+    waiting = eventlet.spawn(runner.wait)
+    while True:
+        try:
+            waiting.wait()
+            return
+        except OSError as exc:  # the signal interrupted a system call of the hub: go back to waiting
+            if exc.errno != errno.EINTR:
+                raise
+        except KeyboardInterrupt:
+            if stopping:
+                runner.kill()
+                return
+            stopping.append(signal.SIGINT)
+            try:
+                runner.stop()
+            except KeyboardInterrupt:
+                runner.kill()
+            return
 
 
 def _redacted(url: str) -> str:

@@ -36,6 +36,9 @@ def test_blob_store_is_content_addressed_and_streams(tmp_path):
     assert first == second and first.size == len(payload)
     with store.open(first.key) as blob:
         assert blob.read() == payload
+    small = store.put_bytes(b"bonjour")  # bytes in memory, written once, no temp file left behind
+    assert store.put_bytes(b"bonjour") == small and store.exists(small.key)
+    assert not [p for p in tmp_path.rglob(".upload-*")]
 
 
 def test_blob_over_limit_stores_nothing(tmp_path):

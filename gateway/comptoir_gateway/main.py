@@ -28,6 +28,7 @@ from comptoir_gateway.web import admin as web_admin
 from comptoir_gateway.web.customers import router as customers_page_router
 from comptoir_gateway.web.events import router as events_page_router
 from comptoir_gateway.web.imports import router as import_page_router
+from comptoir_gateway.web.mail import router as mail_page_router
 from comptoir_gateway.web.rendering import render_page
 from comptoir_gateway.web.reports import router as reports_page_router
 from comptoir_gateway.web.routes import LoginRequired
@@ -117,6 +118,7 @@ def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
     app.include_router(web_admin.router)
     app.include_router(import_page_router)
     app.include_router(webhooks_page_router)
+    app.include_router(mail_page_router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.get("/healthz", include_in_schema=False)

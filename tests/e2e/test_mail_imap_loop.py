@@ -13,19 +13,11 @@ import uuid
 
 import pytest
 from comptoir_common import mailthread
-from comptoir_common.db import make_engine, make_session_factory, session_scope
 from comptoir_testing import mails
 from comptoir_tickets.models import EmailIntake, Message, Ticket
 from sqlalchemy import select
 
-
-def _tickets_query(system, fn):
-    engine = make_engine(system.database_urls["tickets"], pool_size=1)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            return fn(session)
-    finally:
-        engine.dispose()
+from tests.e2e.mail_helpers import store_query
 
 
 def _wait_intake(system, message_key: str, timeout: float = 120.0) -> dict:
@@ -46,7 +38,7 @@ def _wait_intake(system, message_key: str, timeout: float = 120.0) -> dict:
                 "internal": message.internal,
             }
 
-        found = _tickets_query(system, look)
+        found = store_query(system, look)
         if found:
             return found
         time.sleep(0.3)

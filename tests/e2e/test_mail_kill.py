@@ -6,29 +6,11 @@ import signal
 import time
 import uuid
 
-from comptoir_common.db import make_engine, make_session_factory, session_scope
-from comptoir_mail_ingest.models import KnownUser
 from comptoir_testing import mails
 from comptoir_tickets.models import EmailIntake, Ticket
 from sqlalchemy import func, select
 
-
-def _tickets_query(system, fn, service="tickets"):
-    engine = make_engine(system.database_urls[service], pool_size=1)
-    try:
-        with session_scope(make_session_factory(engine)) as session:
-            return fn(session)
-    finally:
-        engine.dispose()
-
-
-def _wait_known_sender(system, email: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not _tickets_query(
-        system, lambda s: s.scalar(select(KnownUser.id).where(KnownUser.email == email)), "mail_ingest"
-    ):
-        assert time.monotonic() < deadline, "mail-ingest never learnt the account"
-        time.sleep(0.2)
+from tests.e2e.mail_helpers import store_query, wait_known_sender
 
 
 def test_killing_mail_ingest_mid_batch_loses_and_doubles_nothing(system):
@@ -39,7 +21,7 @@ def test_killing_mail_ingest_mid_batch_loses_and_doubles_nothing(system):
     # hourly limit, so the notifier's queue stays short for the tests after this one.
     sender = f"lot.{prefix}@client.example"
     system.create_user(sender, "client", customer_id=str(uuid.uuid4()), name="Client du lot")
-    _wait_known_sender(system, sender)
+    wait_known_sender(system, sender)
     system.stop_process("mail_ingest")
     ids = [mails.new_message_id(f"{prefix}.client.example") for _ in range(300)]
     for index, message_id in enumerate(ids):
@@ -55,16 +37,16 @@ def test_killing_mail_ingest_mid_batch_loses_and_doubles_nothing(system):
 
     system.start_service("mail_ingest")
     deadline = time.monotonic() + 120
-    while _tickets_query(system, taken_in) == 0:
+    while store_query(system, taken_in) == 0:
         assert time.monotonic() < deadline, system.log_tail("mail_ingest")
         time.sleep(0.02)
     system.stop_process("mail_ingest", sig=signal.SIGKILL)
-    partial = _tickets_query(system, taken_in)
+    partial = store_query(system, taken_in)
     assert 0 < partial < len(ids), "the kill must land mid-batch"
     system.start_service("mail_ingest")
     system.wait_healthy(["mail_ingest"])
     deadline = time.monotonic() + 180
-    while _tickets_query(system, taken_in) < len(ids):
+    while store_query(system, taken_in) < len(ids):
         assert time.monotonic() < deadline, system.log_tail("mail_ingest")
         time.sleep(0.3)
 
@@ -73,7 +55,7 @@ def test_killing_mail_ingest_mid_batch_loses_and_doubles_nothing(system):
             select(func.count()).select_from(Ticket).where(Ticket.requester_email == sender)
         )
 
-    assert _tickets_query(system, tickets_of_batch) == len(ids)
+    assert store_query(system, tickets_of_batch) == len(ids)
     while any(maildir.glob(f"{prefix}-*")):  # acked on the "server" once mail-ingest has committed
         assert time.monotonic() < deadline, system.log_tail("mail_ingest")
         time.sleep(0.2)

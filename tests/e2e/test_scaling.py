@@ -23,6 +23,8 @@ import pytest
 from comptoir_common.db import make_engine
 from sqlalchemy import text
 
+from tests.e2e.mail_helpers import wait_known_sender
+
 CONCURRENCY = 4
 # The extra instances keep small pools: the test PostgreSQL is shared (max_connections) with other suites.
 SMALL = {"TICKETS_MAX_WORKERS": "4", "NOTIFIER_MAX_WORKERS": "4", "MAIL_INGEST_MAX_WORKERS": "4"}
@@ -221,6 +223,10 @@ def test_two_mail_ingest_instances_turn_each_mail_into_one_ticket(system):
     try:
         system.wait_healthy([second])
         tag = uuid.uuid4().hex[:8]
+        # A known client (not an unknown address): no triage mail to every staff member of the suite per ticket.
+        sender = f"courrier.{tag}@client.example"
+        system.create_user(sender, "client", customer_id=str(uuid.uuid4()))
+        wait_known_sender(system, sender)
         maildir = system.workdir / "data" / "maildir"
         (maildir / "tmp").mkdir(parents=True, exist_ok=True)
         (maildir / "new").mkdir(parents=True, exist_ok=True)
@@ -228,7 +234,7 @@ def test_two_mail_ingest_instances_turn_each_mail_into_one_ticket(system):
         for i in range(count):
             path = maildir / "tmp" / f"{tag}-{i}.eml"
             path.write_bytes(
-                mails.simple(sender=f"courrier.{tag}@client.example", subject=f"Courrier {tag} n°{i}",
+                mails.simple(sender=sender, subject=f"Courrier {tag} n°{i}",
                              message_id=mails.new_message_id())
             )  # fmt: skip
             path.rename(maildir / "new" / path.name)  # Maildir delivery: never a half-written file in new/

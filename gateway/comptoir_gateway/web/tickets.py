@@ -57,7 +57,13 @@ HISTORY_LABELS = {
     "message_added": "a répondu",
     "note_added": "a ajouté une note interne",
     "sla_breached": "Délai de résolution dépassé",
+    "message_moved_out": "a déplacé un e-mail vers un autre ticket",
+    "message_moved_in": "a déplacé un e-mail sur ce ticket",
+    "notification_failed": "Échec d'envoi d'un e-mail à",
 }
+# Who sees how each mail was threaded (the tickets service also refuses the others), and who may move one.
+THREADING_ROLES = ("admin", "agent", "sales")
+MOVE_ROLES = ("admin", "agent")
 FIELD_LABELS = {"title": "le titre", "type": "le type", "priority": "la priorité", "followers": "les abonnés"}
 
 
@@ -205,6 +211,10 @@ async def _ticket_page(
 ) -> Response:
     history = await services.call("tickets", "get_history", actor=actor, ticket_id=ticket["id"])
     options = await services.call("tickets", "form_options", actor=actor)
+    emails: dict[str, dict] = {}
+    if actor.get("role") in THREADING_ROLES:
+        found = await services.call("tickets", "email_messages", actor=actor, ticket_id=ticket["id"])
+        emails = {item["message_id"]: item for item in found}
     canned = [
         {
             "title": c["title"],
@@ -229,22 +239,57 @@ async def _ticket_page(
             "history_labels": HISTORY_LABELS,
             "field_labels": FIELD_LABELS,
             "edit_fields": set(ticket["permissions"]["edit_fields"]),
+            "emails": emails,
+            "may_move": actor.get("role") in MOVE_ROLES,
         },
         status_code=status,
     )
 
 
 @router.get("/tickets/{ticket_id}")
-async def ticket_page(ticket_id: str, request: Request, services: ServicesDep, created: int = 0) -> Response:
+async def ticket_page(
+    ticket_id: str, request: Request, services: ServicesDep, created: int = 0, moved: int = 0
+) -> Response:
     actor = require_actor(request)
     ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-    notice = (
-        f"Votre demande n° {ticket['number']} a bien été enregistrée. Un accusé de réception vous a été envoyé "
-        "par e-mail."
-        if created
-        else None
-    )
+    notice = None
+    if created:
+        notice = (
+            f"Votre demande n° {ticket['number']} a bien été enregistrée. Un accusé de réception vous a été "
+            "envoyé par e-mail."
+        )
+    elif moved:
+        notice = "L'e-mail a été déplacé sur ce ticket ; les réponses à cet e-mail y arriveront désormais."
     return await _ticket_page(request, services, actor, ticket, notice=notice)
+
+
+@router.post("/tickets/{ticket_id}/messages/{message_id}/deplacer")
+async def move_message(
+    ticket_id: str,
+    message_id: str,
+    request: Request,
+    services: ServicesDep,
+    target_number: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Move a mail's message to another ticket (named by its number); the tickets service checks role and
+    visibility of both tickets."""
+    actor = require_actor(request)
+    if not csrf_valid(request, csrf_token):
+        ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+        return await _ticket_page(request, services, actor, ticket, error=CSRF_MESSAGE, status=400)
+    try:
+        moved = await services.call(
+            "tickets", "move_email_message", actor=actor, message_id=message_id, target_number=target_number
+        )
+    except HTTPException as exc:
+        if exc.status_code >= 500 or exc.status_code == 403:
+            raise
+        ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+        return await _ticket_page(
+            request, services, actor, ticket, error=_error_text(exc), status=exc.status_code
+        )
+    return RedirectResponse(f"/tickets/{moved['ticket_id']}?moved=1", status_code=303)
 
 
 @router.post("/tickets/{ticket_id}/reply")

@@ -19,7 +19,8 @@ class RawMail(Base):
 
     ``id`` grows with arrival: with the mail's date it gives the processing order. ``status``: ``pending`` (stored,
     not processed yet), ``done`` (in a ticket), ``ignored`` (automatic mail or our own mail, with the reason),
-    ``quarantined`` (unreadable or over a limit, with the reason; replayable).
+    ``quarantined`` (unreadable or over a limit, with the reason; replayable), ``discarded`` (an admin gave up on a
+    quarantined or ignored mail; kept so that a redelivery is still recognised).
     """
 
     __tablename__ = "raw_mails"

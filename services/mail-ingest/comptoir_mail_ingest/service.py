@@ -57,6 +57,7 @@ class MailIngestService:
             blobs=self.blobs,
             config=ingest_config,
             ingest=lambda mails: self.tickets.ingest_emails(mails),
+            ingest_async=lambda mails: self.tickets.ingest_emails.call_async(mails),
         )
 
     @timer(interval=1, eager=True)
@@ -109,14 +110,32 @@ class MailIngestService:
     def list_set_aside(self, actor: dict, status: str | None = None, limit: int = 100) -> list:
         """Quarantined mails (unreadable, over a limit, refused) and ignored ones (automatic, our own), newest first."""
         _require_admin(actor)
-        statuses = (status,) if status in ("quarantined", "ignored") else ("quarantined", "ignored")
+        statuses = (status,) if status in pipeline.SET_ASIDE_STATUSES else pipeline.SET_ASIDE_STATUSES
         return pipeline.list_set_aside(self.db.session, statuses, max(1, min(int(limit), 500)))
+
+    @rpc
+    def get_set_aside(self, actor: dict, raw_mail_id: int) -> dict:
+        """One set-aside mail with its raw header block."""
+        _require_admin(actor)
+        found = pipeline.set_aside_detail(self.db.session, self.blobs, int(raw_mail_id))
+        if found is None:
+            raise NotFound("E-mail introuvable.")
+        return found
 
     @rpc
     def replay(self, actor: dict, raw_mail_id: int) -> dict:
         """Process a set-aside mail again (after a fix or a limit change) on the next pass."""
         _require_admin(actor)
         row = pipeline.replay(self.db.session, int(raw_mail_id))
+        if row is None:
+            raise NotFound("E-mail introuvable.")
+        return pipeline.raw_mail_to_dict(row)
+
+    @rpc
+    def discard(self, actor: dict, raw_mail_id: int) -> dict:
+        """Give up on a set-aside mail (kept as ``discarded`` so that a redelivery is still recognised)."""
+        _require_admin(actor)
+        row = pipeline.discard(self.db.session, int(raw_mail_id), actor.get("name") or "un administrateur")
         if row is None:
             raise NotFound("E-mail introuvable.")
         return pipeline.raw_mail_to_dict(row)

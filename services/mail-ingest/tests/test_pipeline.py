@@ -392,3 +392,96 @@ def test_failed_notification_is_recorded_on_its_ticket_as_an_internal_note(harne
         assert email_intake.record_notification_failure(session, data | {"source": "bounce"}) is None
     body, internal, _ = _ticket(h, ticket_id)["messages"][-1]
     assert internal and "nadia@x.example" in body and "550 5.1.1" in body
+
+
+def test_discarded_mail_leaves_the_list_and_stays_recognised_on_redelivery(harness):
+    from comptoir_common.errors import InvalidInput
+    from comptoir_mail_ingest import pipeline
+
+    h = harness(max_message_bytes=50_000)
+    raw = mails.with_attachment(size=80_000, sender=_sender("lourd"), subject="Plans du site")
+    h.drop(raw)
+    h.run()
+    (row,) = h.rows()
+    detail = pipeline.set_aside_detail(h.session, h.blobs, row.id)
+    assert detail["status"] == "quarantined" and "Subject: Plans du site" in detail["headers"]
+    assert "Content-Disposition" not in detail["headers"]  # the header block only, not the body
+    pipeline.discard(h.session, row.id, "Alice Admin")
+    h.session.commit()
+    (row,) = h.rows()
+    assert row.status == "discarded" and row.reason.endswith("supprimé par Alice Admin")
+    assert all(item["id"] != row.id for item in pipeline.list_set_aside(h.session))
+    with pytest.raises(InvalidInput):
+        pipeline.discard(h.session, row.id, "Alice Admin")
+    h.drop(raw)  # delivered again: recognised, not processed, acked
+    stats = h.run()
+    assert (stats.fetched, stats.duplicates, stats.quarantined) == (1, 1, 0)
+    assert [r.status for r in h.rows()] == ["discarded"]
+    assert not list((h.maildir.path / "new").iterdir())
+
+
+def test_original_arriving_after_its_reply_joins_the_reply_ticket(harness):
+    h = harness()
+    sender = _sender("lea")
+    original_id = mails.new_message_id()
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    # The reply is delivered first (the original was delayed on the way), in an earlier pass.
+    h.drop(
+        mails.simple(
+            sender=sender,
+            subject="Re: Badge perdu",
+            in_reply_to=original_id,
+            references=original_id,
+            date=t0 + timedelta(minutes=5),
+            body="Je l'ai retrouvé.",
+        )
+    )
+    h.run()
+    # A colleague's answer to the same original, also before it.
+    h.drop(
+        mails.simple(
+            sender=_sender("marc"),
+            subject="RE: Badge perdu",
+            references=f"<autre@x.example> {original_id}",
+            date=t0 + timedelta(minutes=6),
+        )
+    )
+    h.run()
+    h.drop(mails.simple(sender=sender, subject="Badge perdu", message_id=original_id, date=t0))
+    stats = h.run()
+    assert stats.tickets_created == 0
+    reply, colleague, original = h.rows()
+    assert reply.rule == "new_ticket" and colleague.rule == "same_thread" and original.rule == "replied_to"
+    assert original.ticket_id == reply.ticket_id == colleague.ticket_id
+    with session_scope(h.tickets_factory) as session:
+        intake = session.scalar(select(EmailIntake).where(EmailIntake.message_key == original.message_key))
+        assert intake.reason == f"Message d'origine d'une réponse déjà reçue : <{original_id.strip('<>')}>"
+
+
+def test_a_large_batch_threads_every_reply_with_a_few_statements(harness):
+    """Originals and replies of one pass in one batch: every reply threads, whatever the arrival order."""
+    h = harness(batch_size=500)
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    ids = [mails.new_message_id() for _ in range(40)]
+    lot = [
+        mails.simple(
+            sender=_sender("o"), subject=f"Demande {i}", message_id=mid, date=t0 + timedelta(seconds=i)
+        )
+        for i, mid in enumerate(ids)
+    ]
+    lot += [
+        mails.simple(sender=_sender("r"), subject=f"Re: Demande {i}", in_reply_to=mid, references=mid,
+                     date=t0 + timedelta(minutes=5, seconds=i), body=f"Suite {i}")
+        for i, mid in enumerate(ids)
+    ]  # fmt: skip
+    for index in reversed(range(len(lot))):  # files in the worst order
+        h.drop(lot[index], f"{index:03d}.eml")
+    stats = h.run()
+    assert (stats.done, stats.tickets_created) == (80, 40) and h.ingest_calls == 1
+    rules = sorted(row.rule for row in h.rows())
+    assert rules == ["known_reference"] * 40 + ["new_ticket"] * 40
+    with session_scope(h.tickets_factory) as session:
+        for row in h.rows():
+            if row.rule == "known_reference":
+                bodies = [m.body for m in session.get(Ticket, row.ticket_id).messages]
+                assert len(bodies) == 2 and bodies[1].startswith("Suite")  # the reply after its original

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from comptoir_notifier.models import OutgoingMail
 from comptoir_notifier.notifications import MailContext
-from comptoir_notifier.rendering import render
+from comptoir_notifier.rendering import overrides, render
 
 # kind → template name (templates/account_<kind>.*)
 ACCOUNT_MAIL_KINDS = ("invitation", "password_reset", "login_code", "signup_received", "signup_rejected")
@@ -46,6 +46,8 @@ def queue_account_mail(
     rendered = render(
         mail_kind,
         {"recipient": recipient, "public_url": mail_context.public_url.rstrip("/"), **context},
+        mail_context.templates_dir,
+        overrides(session),
     )
     mail_id = str(uuid.uuid4())
     mail = OutgoingMail(

@@ -93,3 +93,14 @@ class ThreadReference(Base):
 
     ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     last_inbound_message_id: Mapped[str | None] = mapped_column(String(400), default=None)
+
+
+class TemplateOverride(Base):
+    """An admin's adjusted wording of one template file (``<name>.subject.txt``, ``.txt`` or ``.html``)."""
+
+    __tablename__ = "template_overrides"
+
+    filename: Mapped[str] = mapped_column(String(100), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    updated_by_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

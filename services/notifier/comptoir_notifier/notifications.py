@@ -30,7 +30,7 @@ from comptoir_notifier.models import (
     StaffMember,
     ThreadReference,
 )
-from comptoir_notifier.rendering import render
+from comptoir_notifier.rendering import overrides, render
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,12 @@ def queue_mail(
     else:
         message_id = f"<n.{mail_id.replace('-', '')}@{domain}>"
         headers["Reply-To"] = mail_context.support_address
-    rendered = render(template, context | {"reference_marker": marker}, mail_context.templates_dir)
+    rendered = render(
+        template,
+        context | {"reference_marker": marker},
+        mail_context.templates_dir,
+        overrides(session),
+    )
     mail = OutgoingMail(
         id=mail_id,
         event_id=event.id,

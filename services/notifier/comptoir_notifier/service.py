@@ -4,7 +4,7 @@ their preferences."""
 from __future__ import annotations
 
 from comptoir_common import mailthread
-from comptoir_common.errors import NotFound, PermissionDenied
+from comptoir_common.errors import PermissionDenied
 from comptoir_common.events import Event
 from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
@@ -16,6 +16,11 @@ from comptoir_notifier.models import FlaggedAddress, OutboxMessage, OutgoingMail
 
 # Mails sent per timer tick before yielding, so that a long queue does not starve shutdown.
 DELIVERY_BATCH = 50
+
+
+def _require_admin(actor: dict) -> None:
+    if actor.get("role") != "admin" or not actor.get("id"):
+        raise PermissionDenied("Réservé aux administrateurs.")
 
 
 def _require_staff(actor: dict) -> None:
@@ -161,19 +166,25 @@ class NotifierService:
 
     @rpc
     def list_templates(self, actor: dict) -> list:
-        """The templates admins can adjust (copy a file into NOTIFIER_TEMPLATES_DIR and edit it)."""
-        if actor.get("role") != "admin":
-            raise PermissionDenied("Réservé aux administrateurs.")
-        return rendering.template_names()
+        """The mails admins can adjust, with who adjusted them last."""
+        _require_admin(actor)
+        return rendering.list_templates(self.db.session)
 
     @rpc
     def get_template(self, actor: dict, name: str) -> dict:
-        if actor.get("role") != "admin":
-            raise PermissionDenied("Réservé aux administrateurs.")
-        if name not in rendering.template_names():
-            raise NotFound("Modèle introuvable.")
-        env = rendering.environment(self.config.get("TEMPLATES_DIR") or "")
-        return {
-            suffix: env.loader.get_source(env, f"{name}{suffix}")[0]
-            for suffix in (".subject.txt", ".txt", ".html")
-        }
+        """Each part's current text, the packaged text, which parts are adjusted, the variables it may use."""
+        _require_admin(actor)
+        return rendering.describe(self.db.session, name, self.config.get("TEMPLATES_DIR") or "")
+
+    @rpc
+    def set_template(self, actor: dict, name: str, parts: dict) -> dict:
+        """Save an admin's wording (checked first); every notifier process uses it within a few seconds."""
+        _require_admin(actor)
+        rendering.save(self.db.session, name, parts or {}, actor.get("name"))
+        return rendering.describe(self.db.session, name, self.config.get("TEMPLATES_DIR") or "")
+
+    @rpc
+    def reset_template(self, actor: dict, name: str) -> dict:
+        _require_admin(actor)
+        rendering.reset(self.db.session, name)
+        return rendering.describe(self.db.session, name, self.config.get("TEMPLATES_DIR") or "")

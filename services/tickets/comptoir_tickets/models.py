@@ -295,3 +295,17 @@ class EmailIntake(Base):
     moved_by_name: Mapped[str | None] = mapped_column(String(200), default=None)
 
     __table_args__ = (UniqueConstraint("mailbox", "message_key", name="uq_email_intake_mailbox_key"),)
+
+
+class EmailReference(Base):
+    """One Message-ID a mail taken in refers to (In-Reply-To, References), with the ticket the mail went to: when
+    the original of a reply arrives after the reply, it finds the reply's ticket here (rule ``replied_to``)."""
+
+    __tablename__ = "email_references"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    ref: Mapped[str] = mapped_column(String(400), index=True)
+    ticket_id: Mapped[str] = mapped_column(String(36))
+    intake_id: Mapped[str] = mapped_column(String(36), index=True)

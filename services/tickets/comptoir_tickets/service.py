@@ -282,7 +282,17 @@ class TicketsService:
         email_intake.record_notification_failure(self.db.session, event.data)
 
     @rpc
-    def move_email_message(self, actor: dict, message_id: str, target_ticket_id: str) -> dict:
+    def move_email_message(
+        self,
+        actor: dict,
+        message_id: str,
+        target_ticket_id: str | None = None,
+        target_number: int | str | None = None,
+    ) -> dict:
         return email_intake.move_email_message(
-            self.db.session, actor=actor, message_id=message_id, target_ticket_id=target_ticket_id
+            self.db.session,
+            actor=actor,
+            message_id=message_id,
+            target_ticket_id=target_ticket_id,
+            target_number=target_number,
         )

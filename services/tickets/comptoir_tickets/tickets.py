@@ -43,15 +43,20 @@ SOURCES = ("web", "api", "email", "import")
 
 def next_ticket_number(session: Session) -> int:
     """The next ticket number; the counter row stays locked until the transaction ends, so numbers never repeat."""
-    number = session.execute(
+    return next_ticket_numbers(session, 1)[0]
+
+
+def next_ticket_numbers(session: Session, count: int) -> list[int]:
+    """``count`` consecutive ticket numbers in one statement (a batch of mails opening tickets)."""
+    last = session.execute(
         update(Counter)
         .where(Counter.name == TICKET_NUMBER_COUNTER)
-        .values(value=Counter.value + 1)
+        .values(value=Counter.value + count)
         .returning(Counter.value)
     ).scalar_one_or_none()
-    if number is None:
+    if last is None:
         raise RuntimeError("ticket number counter missing: run the tickets migrations")
-    return number
+    return list(range(last - count + 1, last + 1))
 
 
 def _iso(value: datetime | None) -> str | None:

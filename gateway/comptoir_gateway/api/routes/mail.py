@@ -13,7 +13,8 @@ router = APIRouter(tags=["mail"])
 
 
 class MoveIn(BaseModel):
-    target_ticket_id: str
+    target_ticket_id: str | None = None
+    target_number: int | None = None
 
 
 class PreferencesIn(BaseModel):
@@ -36,6 +37,7 @@ async def move_email_message(
         actor=actor,
         message_id=message_id,
         target_ticket_id=body.target_ticket_id,
+        target_number=body.target_number,
     )
 
 
