@@ -5,6 +5,7 @@ Every page makes the same RPCs as the API; the tickets service applies the visib
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -138,6 +139,8 @@ async def _form_page(
     request: Request, services, actor, form: dict, error: str | None = None, status: int = 200
 ):
     options = await services.call("tickets", "form_options", actor=actor)
+    # One token per form shown: submitting it twice (double click, reload, retry) makes one ticket.
+    form = form | {"idempotency_key": form.get("idempotency_key") or uuid.uuid4().hex}
     return render_page(
         request,
         "ticket_form.html",
@@ -167,6 +170,7 @@ async def new_ticket_submit(request: Request, services: ServicesDep) -> Response
             "customer_id": str(form.get("customer_id") or "") or None,
             "internal_note": str(form.get("internal_note") or "") or None,
             "assignees": [str(a) for a in form.getlist("assignees") if a] or None,
+            "idempotency_key": str(form.get("idempotency_key") or "")[:200] or uuid.uuid4().hex,
         }
         if not csrf_valid(request, str(form.get("csrf_token") or "")):
             return await _form_page(request, services, actor, values, CSRF_MESSAGE, 400)

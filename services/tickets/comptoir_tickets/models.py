@@ -199,6 +199,20 @@ class TicketCount(Base):
     count: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=0)
 
 
+class CreationKey(Base):
+    """An idempotency key of a ticket creation, per creator: a retried or redelivered request with the same key
+    gets the ticket it created the first time instead of a second one. ``fingerprint`` is a digest of the request,
+    so that the same key with another request is refused rather than answered with an unrelated ticket."""
+
+    __tablename__ = "ticket_creation_keys"
+
+    actor_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(36))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Message(Base):
     __tablename__ = "messages"
 
