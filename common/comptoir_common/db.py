@@ -7,12 +7,14 @@ transaction.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -64,13 +66,15 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-# Connections a process keeps open when idle. A PostgreSQL server allows 100 by default, shared by every instance of
-# every service: a burst opens more (up to twice ``pool_size`` in all, as callers expect), closed once returned.
+# Connections a process keeps open when idle unless told otherwise (services: ``COMPTOIR_DB_IDLE_CONNECTIONS``). A
+# PostgreSQL server allows 100 by default, shared by every instance of every service: a burst opens more (up to twice
+# ``pool_size`` in all, as callers expect), closed once returned.
 IDLE_CONNECTIONS = 3
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
-    """An engine for up to ``pool_size`` concurrent workers, with pre-ping so a restarted database is survived."""
+def make_engine(url: str, pool_size: int = 10, idle_connections: int = IDLE_CONNECTIONS) -> Engine:
+    """An engine for up to ``pool_size`` concurrent workers, with pre-ping so a restarted database is survived;
+    ``idle_connections`` stay open between bursts."""
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -86,13 +90,41 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_size=min(pool_size, IDLE_CONNECTIONS),
-        max_overflow=2 * pool_size - min(pool_size, IDLE_CONNECTIONS),
-        pool_pre_ping=True,
+        pool_size=min(pool_size, idle_connections),
+        max_overflow=2 * pool_size - min(pool_size, idle_connections),
         pool_recycle=1800,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection back in use within this many seconds is not pinged first: under load every request would otherwise
+# pay one more round trip (``pool_pre_ping`` pings on every checkout). A database restart takes longer than this,
+# and an error on a connection that broke meanwhile invalidates the whole pool anyway.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:
+        last = record.info.get("checked_in_at")
+        if last is not None and time.monotonic() - last < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            # The pool drops this connection and checks out another (a fresh one if need be).
+            raise DisconnectionError() from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

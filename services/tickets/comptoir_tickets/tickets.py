@@ -55,6 +55,7 @@ def next_ticket_number(session: Session) -> int:
         .where(Counter.name == TICKET_NUMBER_COUNTER)
         .values(value=Counter.value + 1)
         .returning(Counter.value)
+        .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     if number is None:
         raise RuntimeError("ticket number counter missing: run the tickets migrations")
@@ -641,13 +642,21 @@ def _attach_files(
 
 
 def get_ticket(
-    session: Session, *, actor: dict[str, Any], ticket_id: str, for_update: bool = False
+    session: Session,
+    *,
+    actor: dict[str, Any],
+    ticket_id: str,
+    for_update: bool = False,
+    with_messages: bool = True,
 ) -> Ticket:
-    """The ticket if ``actor`` may see it; otherwise NotFound, the same answer as for a ticket that does not exist."""
+    """The ticket if ``actor`` may see it; otherwise NotFound, the same answer as for a ticket that does not exist.
+
+    Read (not ``for_update``) with its messages and their attachments in two more queries, unless
+    ``with_messages`` is False (callers that only need the ticket's visibility)."""
     query = select(Ticket).where(Ticket.id == ticket_id)
     if for_update:
         query = query.with_for_update()
-    else:
+    elif with_messages:
         query = query.options(selectinload(Ticket.messages).selectinload(Message.attachments))
     ticket = session.scalar(query) if isinstance(ticket_id, str) and len(ticket_id) <= 36 else None
     if ticket is None or not policy.can_see(session, actor, ticket):
@@ -657,7 +666,7 @@ def get_ticket(
 
 def history(session: Session, *, actor: dict[str, Any], ticket_id: str) -> list[dict[str, Any]]:
     """Every action on the ticket, oldest first; entries about internal notes only for staff."""
-    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, for_update=False)
+    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, with_messages=False)
     query = select(HistoryEntry).where(HistoryEntry.ticket_id == ticket.id).order_by(HistoryEntry.id)
     if not policy.can_see_internal_notes(actor):
         query = query.where(HistoryEntry.internal.is_(False))
@@ -679,7 +688,7 @@ def get_attachment(
     session: Session, *, actor: dict[str, Any], ticket_id: str, attachment_id: str
 ) -> dict[str, Any]:
     """An attachment's blob reference, after the same checks as its ticket and message."""
-    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, for_update=False)
+    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, with_messages=False)
     attachment = session.get(Attachment, attachment_id) if isinstance(attachment_id, str) else None
     if (
         attachment is None
