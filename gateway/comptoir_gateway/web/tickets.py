@@ -5,6 +5,7 @@ Every page makes the same RPCs as the API; the tickets service applies the visib
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -77,13 +78,24 @@ def _list_params(request: Request) -> tuple[dict[str, Any], str, str | None]:
     return filters, query.get("sort") or "-updated_at", query.get("cursor")
 
 
+async def _gather(*calls) -> list:
+    """Run RPCs concurrently; the first failure (in argument order) is raised once all are done."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 async def _dashboard_context(request: Request, services, actor: dict[str, Any]) -> dict[str, Any]:
     filters, sort, cursor = _list_params(request)
-    page = await services.call(
-        "tickets", "list_tickets", actor=actor, limit=50, cursor=cursor, sort=sort, filters=filters
+    page, counts, options = await _gather(
+        services.call(
+            "tickets", "list_tickets", actor=actor, limit=50, cursor=cursor, sort=sort, filters=filters
+        ),
+        services.call("tickets", "dashboard", actor=actor),
+        services.call("tickets", "form_options", actor=actor),
     )
-    counts = await services.call("tickets", "dashboard", actor=actor)
-    options = await services.call("tickets", "form_options", actor=actor)
     base = {k: v for k, v in request.query_params.items() if k not in ("cursor", "sort") and v}
 
     def sort_link(column: str) -> str:
@@ -206,9 +218,14 @@ async def _ticket_page(
     error: str | None = None,
     reply: dict | None = None,
     status: int = 200,
+    history: list | None = None,
+    options: dict | None = None,
 ) -> Response:
-    history = await services.call("tickets", "get_history", actor=actor, ticket_id=ticket["id"])
-    options = await services.call("tickets", "form_options", actor=actor)
+    if history is None or options is None:
+        history, options = await _gather(
+            services.call("tickets", "get_history", actor=actor, ticket_id=ticket["id"]),
+            services.call("tickets", "form_options", actor=actor),
+        )
     canned = [
         {
             "title": c["title"],
@@ -241,14 +258,21 @@ async def _ticket_page(
 @router.get("/tickets/{ticket_id}")
 async def ticket_page(ticket_id: str, request: Request, services: ServicesDep, created: int = 0) -> Response:
     actor = require_actor(request)
-    ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+    # The three calls at once: the history and the options check the same visibility as the ticket.
+    ticket, history, options = await _gather(
+        services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id),
+        services.call("tickets", "get_history", actor=actor, ticket_id=ticket_id),
+        services.call("tickets", "form_options", actor=actor),
+    )
     notice = (
         f"Votre demande n° {ticket['number']} a bien été enregistrée. Un accusé de réception vous a été envoyé "
         "par e-mail."
         if created
         else None
     )
-    return await _ticket_page(request, services, actor, ticket, notice=notice)
+    return await _ticket_page(
+        request, services, actor, ticket, notice=notice, history=history, options=options
+    )
 
 
 @router.post("/tickets/{ticket_id}/reply")
