@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from comptoir_common.rpc_client import RpcClient
 
@@ -93,7 +94,9 @@ def test_redelivered_rpc_creates_one_ticket(system):
         finally:
             await rpc.close()
 
-    first, second = asyncio.run(deliver_twice())
+    # In a thread of its own: the suite may already run an event loop in this one.
+    with ThreadPoolExecutor(1) as executor:
+        first, second = executor.submit(asyncio.run, deliver_twice()).result(timeout=120)
     assert first["id"] == second["id"] and first["number"] == second["number"]
     with system.client() as http:
         assert _titles(http, client, "Redélivré") == [first["id"]]
