@@ -14,6 +14,9 @@ from comptoir_testing import infra
 from comptoir_testing.fixtures import SmtpServer
 from comptoir_testing.system import SystemUnderTest
 
+# What the tests lower to share PostgreSQL, back to the production default for measuring.
+PRODUCTION_ENV = {"COMPTOIR_DB_IDLE_CONNECTIONS": "10"}
+
 
 @contextlib.contextmanager
 def running_system(label: str) -> Iterator[SystemUnderTest]:
@@ -30,8 +33,15 @@ def running_system(label: str) -> Iterator[SystemUnderTest]:
         for info in SERVICES:
             urls[info.name] = infra.create_database(server_url, databases[info.name])
             upgrade(info.migrations_dir, urls[info.name])
-        system = SystemUnderTest(Path(tempfile.mkdtemp(prefix="comptoir-bench-")), amqp_uri, urls, smtp.url)
+        system = SystemUnderTest(
+            Path(tempfile.mkdtemp(prefix="comptoir-bench-")),
+            amqp_uri,
+            urls,
+            smtp.url,
+            extra_env=PRODUCTION_ENV,
+        )
         system.smtp = smtp
+        system.database_names = list(databases.values())
         system.start()
         yield system
     finally:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _system import PRODUCTION_ENV  # noqa: E402
 from comptoir_common.migrations import upgrade  # noqa: E402
 from comptoir_dev.registry import SERVICES  # noqa: E402
 from comptoir_testing import infra  # noqa: E402
@@ -99,7 +100,13 @@ def main() -> None:
         for info in SERVICES:
             urls[info.name] = infra.create_database(server_url, databases[info.name])
             upgrade(info.migrations_dir, urls[info.name])
-        system = SystemUnderTest(Path(tempfile.mkdtemp(prefix="comptoir-bench-")), amqp_uri, urls, smtp.url)
+        system = SystemUnderTest(
+            Path(tempfile.mkdtemp(prefix="comptoir-bench-")),
+            amqp_uri,
+            urls,
+            smtp.url,
+            extra_env=PRODUCTION_ENV,
+        )
         agent = system.create_user("agent@bench.example", "agent", name="Agent Bench")
         rep = system.create_user("commercial@bench.example", "sales", name="Commercial Bench")
         print(f"generating {args.tickets:,} tickets …", flush=True)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
@@ -66,8 +67,9 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-# Connections a process keeps open when idle. A PostgreSQL server allows 100 by default, shared by every instance of
-# every service: a burst opens more (up to twice ``pool_size`` in all, as callers expect), closed once returned.
+# Connections a process keeps open when idle unless told otherwise (services: ``COMPTOIR_DB_IDLE_CONNECTIONS``). A
+# PostgreSQL server allows 100 by default, shared by every instance of every service: a burst opens more (up to twice
+# ``pool_size`` in all, as callers expect), closed once returned.
 IDLE_CONNECTIONS = 3
 
 
@@ -86,8 +88,17 @@ class LingeringQueuePool(QueuePool):
     The total stays bounded by the pool's size.
     """
 
-    def __init__(self, creator, pool_size: int = 5, max_overflow: int = 0, use_lifo: bool = True, **kw):
+    def __init__(
+        self,
+        creator,
+        pool_size: int = 5,
+        max_overflow: int = 0,
+        use_lifo: bool = True,
+        idle_connections: int = IDLE_CONNECTIONS,
+        **kw,
+    ):
         super().__init__(creator, pool_size=pool_size, max_overflow=0, use_lifo=True, **kw)
+        self.idle_connections = idle_connections
 
     def _do_return_conn(self, record) -> None:
         record.info["comptoir_returned_at"] = time.monotonic()
@@ -105,7 +116,7 @@ class LingeringQueuePool(QueuePool):
         queue = self._pool
         with queue.mutex:
             # LIFO: the left end holds the connections returned longest ago.
-            while len(queue.queue) > IDLE_CONNECTIONS:
+            while len(queue.queue) > self.idle_connections:
                 oldest = queue.queue[0]
                 if oldest.info.get("comptoir_returned_at", 0.0) > deadline:
                     break
@@ -118,10 +129,13 @@ class LingeringQueuePool(QueuePool):
         return len(stale)
 
 
-def make_engine(url: str, pool_size: int = 10, linger: bool = False) -> Engine:
-    """An engine for up to ``pool_size`` concurrent workers, with pre-ping so a restarted database is survived.
+def make_engine(
+    url: str, pool_size: int = 10, idle_connections: int = IDLE_CONNECTIONS, linger: bool = False
+) -> Engine:
+    """An engine for up to ``pool_size`` concurrent workers; a connection idle for a while is pinged before use, so
+    a restarted database is survived.
 
-    At most :data:`IDLE_CONNECTIONS` connections stay open when idle; with ``linger`` the ones a burst needed stay
+    At most ``idle_connections`` connections stay open when idle; with ``linger`` the ones a burst needed stay
     :data:`LINGER_SECONDS` longer (:class:`LingeringQueuePool`; the caller calls ``engine.pool.trim()`` now and
     then so that a process gone quiet gives them back)."""
     url = normalise_database_url(url)
@@ -140,16 +154,50 @@ def make_engine(url: str, pool_size: int = 10, linger: bool = False) -> Engine:
 
         return engine
     if linger:
-        return create_engine(
-            url, poolclass=LingeringQueuePool, pool_size=2 * pool_size, pool_pre_ping=True, pool_recycle=1800
+        engine = create_engine(
+            url,
+            poolclass=LingeringQueuePool,
+            pool_size=2 * pool_size,
+            idle_connections=idle_connections,
+            pool_recycle=1800,
         )
-    return create_engine(
+        _ping_when_idle(engine)
+        return engine
+    engine = create_engine(
         url,
-        pool_size=min(pool_size, IDLE_CONNECTIONS),
-        max_overflow=2 * pool_size - min(pool_size, IDLE_CONNECTIONS),
-        pool_pre_ping=True,
+        pool_size=min(pool_size, idle_connections),
+        max_overflow=2 * pool_size - min(pool_size, idle_connections),
         pool_recycle=1800,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection back in use within this many seconds is not pinged first: under load every request would otherwise
+# pay one more round trip (``pool_pre_ping`` pings on every checkout). A database restart takes longer than this,
+# and an error on a connection that broke meanwhile invalidates the whole pool anyway.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:
+        last = record.info.get("checked_in_at")
+        if last is not None and time.monotonic() - last < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            # The pool drops this connection and checks out another (a fresh one if need be).
+            raise DisconnectionError() from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

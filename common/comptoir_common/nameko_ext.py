@@ -17,7 +17,6 @@ from pathlib import Path
 
 import eventlet
 from kombu import Connection, Exchange, Queue
-from nameko.amqp.publish import Publisher
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
@@ -26,11 +25,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from comptoir_common.blobs import DirectoryBlobStore
-from comptoir_common.db import LINGER_SECONDS, make_engine, make_session_factory
+from comptoir_common.db import IDLE_CONNECTIONS, LINGER_SECONDS, make_engine, make_session_factory
 from comptoir_common.errors import ComptoirError
 from comptoir_common.events import Event, exchange_name
 from comptoir_common.health import register_check
-from comptoir_common.outbox import OutboxRelay, claim_event
+from comptoir_common.outbox import ConfirmedBatchPublisher, OutboxRelay, claim_event
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,8 @@ DEAD_LETTER_EXCHANGE = "comptoir.dead-letter"
 EVENT_DELIVERY_LIMIT = 5
 RELAY_POLL_SECONDS = 1.0
 # After a wake-up the relay waits this long so that commits landing together are published as one batch.
-RELAY_COALESCE_SECONDS = 0.01
+RELAY_COALESCE_SECONDS = 0.02
+RELAY_BATCH_SIZE = 200
 
 
 class WorkerDatabase:
@@ -111,35 +111,24 @@ class Database(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         self.engine = make_engine(
-            config["DATABASE_URL"], pool_size=int(config.get("max_workers", 10)) + 2, linger=True
+            config["DATABASE_URL"],
+            pool_size=int(config.get("max_workers", 10)) + 2,
+            idle_connections=int(config.get("DB_IDLE_CONNECTIONS", IDLE_CONNECTIONS)),
+            linger=True,
         )
         self.session_factory = make_session_factory(self.engine)
         register_check("database", self._check)
         if self.outbox_model is not None:
-            self.exchange = Exchange(exchange_name(self.container.service_name), type="topic", durable=True)
-            self.publisher = Publisher(
-                config["AMQP_URI"],
-                use_confirms=True,
-                serializer="json",
-                declare=[self.exchange],
-                retry=True,
-                retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+            self.publisher = ConfirmedBatchPublisher(
+                config["AMQP_URI"], exchange_name(self.container.service_name)
             )
-            self.relay = OutboxRelay(self.session_factory, self.outbox_model, self._publish)
+            self.relay = OutboxRelay(
+                self.session_factory, self.outbox_model, publish_batch=self.publisher.publish_batch
+            )
 
     def _check(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-
-    def _publish(self, envelope: dict) -> None:
-        self.publisher.publish(
-            envelope,
-            exchange=self.exchange,
-            routing_key=envelope["type"],
-            message_id=envelope["id"],
-            delivery_mode=2,
-            headers={"comptoir-event-type": envelope["type"], "comptoir-event-version": envelope["version"]},
-        )
 
     def start(self) -> None:
         self._running = True
@@ -174,16 +163,19 @@ class Database(DependencyProvider):
         while self._running:
             self._wake.clear()
             try:
-                published = self.relay.publish_pending()
+                published = self.relay.publish_pending(batch_size=RELAY_BATCH_SIZE)
                 backoff = 0.5
             except Exception:
                 log.warning("outbox relay failed; retrying in %.1fs", backoff, exc_info=True)
                 self._wake.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if published == 0:
+            if published < RELAY_BATCH_SIZE:
+                # Caught up: wait for a commit (or the poll), then a moment more so that the commits landing
+                # together go out as one batch, with one confirm round trip.
                 self._wake.wait(RELAY_POLL_SECONDS)
                 eventlet.sleep(RELAY_COALESCE_SECONDS)
+        self.publisher.close()
         log.info("outbox relay stopped")
 
     def get_dependency(self, worker_ctx) -> WorkerDatabase:

@@ -36,6 +36,9 @@ class CommonSettings(BaseSettings):
     # How long a starting process waits for the broker (restarting, or slow under load) before giving up.
     broker_wait: float = Field(30.0, validation_alias=_alias("COMPTOIR_BROKER_WAIT"))
     shared_secret_key: str | None = Field(None, validation_alias=_alias("COMPTOIR_SECRET_KEY"))
+    # Database connections a service process keeps open when idle (more are opened in a burst, up to twice its
+    # pool, and closed once returned). Opening one costs a PostgreSQL backend start: keep enough for the usual load.
+    db_idle_connections: int = Field(10, validation_alias=_alias("COMPTOIR_DB_IDLE_CONNECTIONS"))
 
     @property
     def blob_root(self) -> Path:
@@ -89,4 +92,5 @@ class ServiceSettings(CommonSettings):
             "parent_calls_tracked": 10,
             "serializer": "json",
             "BLOB_ROOT": str(self.blob_root.resolve()),
+            "DB_IDLE_CONNECTIONS": self.db_idle_connections,
         }

@@ -10,9 +10,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pika
 import pytest
+from amqp.exceptions import AMQPError
 from comptoir_common.db import declarative_base_for, make_engine, make_session_factory, session_scope
 from comptoir_common.events import Event, system_actor
-from comptoir_common.outbox import InboxMixin, OutboxMixin, OutboxRelay, add_event, add_events, claim_event
+from comptoir_common.outbox import (
+    ConfirmedBatchPublisher,
+    InboxMixin,
+    OutboxMixin,
+    OutboxRelay,
+    add_event,
+    add_events,
+    claim_event,
+)
 from comptoir_testing.infra import TcpProxy
 from kombu import Exchange
 from nameko.amqp.publish import Publisher
@@ -62,6 +71,15 @@ def _publisher(amqp_uri: str, exchange: Exchange):
     return publish
 
 
+def _relay(session_factory, amqp_uri: str, exchange: Exchange, kind: str) -> OutboxRelay:
+    """A relay publishing one event per confirm round trip (``one``) or a batch per round trip (``batch``, what
+    services use)."""
+    if kind == "batch":
+        publisher = ConfirmedBatchPublisher(amqp_uri, exchange.name)
+        return OutboxRelay(session_factory, OutboxMessage, publish_batch=publisher.publish_batch)
+    return OutboxRelay(session_factory, OutboxMessage, _publisher(amqp_uri, exchange))
+
+
 def _bound_queue(amqp_uri: str, exchange: Exchange):
     connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
     channel = connection.channel()
@@ -101,13 +119,12 @@ def _add_events(session_factory, count: int) -> set[str]:
     return ids
 
 
-def test_two_relays_publish_each_event_exactly_once(session_factory, amqp_uri, exchange):
+@pytest.mark.parametrize("kind", ["one", "batch"])
+def test_two_relays_publish_each_event_exactly_once(session_factory, amqp_uri, exchange, kind):
     ids = _add_events(session_factory, 300)
     connection, channel, queue = _bound_queue(amqp_uri, exchange)
     try:
-        relays = [
-            OutboxRelay(session_factory, OutboxMessage, _publisher(amqp_uri, exchange)) for _ in range(2)
-        ]
+        relays = [_relay(session_factory, amqp_uri, exchange, kind) for _ in range(2)]
 
         def run(relay):
             while relay.publish_pending(batch_size=25):
@@ -126,28 +143,42 @@ def test_two_relays_publish_each_event_exactly_once(session_factory, amqp_uri, e
     assert relays[0].pending_count() == 0
 
 
-def test_event_committed_while_broker_is_down_arrives_when_it_returns(session_factory, amqp_uri, exchange):
+@pytest.mark.parametrize("kind", ["one", "batch"])
+def test_event_committed_while_broker_is_down_arrives_when_it_returns(
+    session_factory, amqp_uri, exchange, kind
+):
     parts = urlsplit(amqp_uri)
     proxy = TcpProxy(parts.hostname, parts.port or 5672)
     proxied_uri = urlunsplit((parts.scheme, f"guest:guest@127.0.0.1:{proxy.port}", parts.path, "", ""))
-    relay = OutboxRelay(session_factory, OutboxMessage, _publisher(proxied_uri, exchange))
-    [event_id] = _add_events(session_factory, 1)
+    relay = _relay(session_factory, proxied_uri, exchange, kind)
+    event_ids = _add_events(session_factory, 3)
 
     with pytest.raises(Exception, match="Connection refused"):  # nothing listens: the broker is "down"
         relay.publish_pending()
     with session_factory() as session:
-        row = session.query(OutboxMessage).one()
-        assert row.published_at is None and row.attempts == 1 and row.last_error
+        rows = session.query(OutboxMessage).order_by(OutboxMessage.seq).all()
+        assert all(row.published_at is None for row in rows)
+        assert rows[0].attempts == 1 and rows[0].last_error
 
     connection, channel, queue = _bound_queue(amqp_uri, exchange)
     proxy.start()
     try:
-        assert relay.publish_pending() == 1
-        received = _drain(channel, queue, expected=1)
+        assert relay.publish_pending() == 3
+        received = _drain(channel, queue, expected=3)
+        assert {envelope["id"] for envelope in received} == event_ids
+        if kind == "batch":
+            # The connection drops (a broker restart): the batch fails unmarked and goes out on a new connection.
+            proxy.cut()
+            later = _add_events(session_factory, 2)
+            with pytest.raises((OSError, AMQPError)):
+                relay.publish_pending()
+            assert relay.pending_count() == 2
+            assert relay.publish_pending() == 2
+            assert {envelope["id"] for envelope in _drain(channel, queue, expected=2)} == later
     finally:
         proxy.stop()
         connection.close()
-    assert [envelope["id"] for envelope in received] == [event_id]
+    assert relay.pending_count() == 0
 
 
 def test_inbox_claims_an_event_once(session_factory):

@@ -200,6 +200,10 @@ class TcpProxy:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
+        self.cut()
+
+    def cut(self) -> None:
+        """Cut the open connections (a broker restart, a network blip); new ones are still accepted."""
         with self._lock:
             for connection in self._connections:
                 try:

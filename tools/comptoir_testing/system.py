@@ -68,6 +68,8 @@ class SystemUnderTest:
             "WEBHOOKS_TIMEOUT": "5",
             # A broker slow to answer on a loaded machine is not a broker that is down: wait longer than the default.
             "COMPTOIR_BROKER_WAIT": os.environ.get("COMPTOIR_BROKER_WAIT", "120"),
+            # Several systems share one PostgreSQL in a test run: few idle connections each (benchmarks override).
+            "COMPTOIR_DB_IDLE_CONNECTIONS": "3",
         }
         for name, url in self.database_urls.items():
             env[f"{service(name).env_prefix}DATABASE_URL"] = url

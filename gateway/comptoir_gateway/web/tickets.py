@@ -5,6 +5,8 @@ Every page makes the same RPCs as the API; the tickets service applies the visib
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -82,13 +84,24 @@ def _list_params(request: Request) -> tuple[dict[str, Any], str, str | None]:
     return filters, query.get("sort") or "-updated_at", query.get("cursor")
 
 
+async def _gather(*calls) -> list:
+    """Run RPCs concurrently; the first failure (in argument order) is raised once all are done."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
 async def _dashboard_context(request: Request, services, actor: dict[str, Any]) -> dict[str, Any]:
     filters, sort, cursor = _list_params(request)
-    page = await services.call(
-        "tickets", "list_tickets", actor=actor, limit=50, cursor=cursor, sort=sort, filters=filters
+    page, counts, options = await _gather(
+        services.call(
+            "tickets", "list_tickets", actor=actor, limit=50, cursor=cursor, sort=sort, filters=filters
+        ),
+        services.call("tickets", "dashboard", actor=actor),
+        services.call("tickets", "form_options", actor=actor),
     )
-    counts = await services.call("tickets", "dashboard", actor=actor)
-    options = await services.call("tickets", "form_options", actor=actor)
     base = {k: v for k, v in request.query_params.items() if k not in ("cursor", "sort") and v}
 
     def sort_link(column: str) -> str:
@@ -144,6 +157,8 @@ async def _form_page(
     request: Request, services, actor, form: dict, error: str | None = None, status: int = 200
 ):
     options = await services.call("tickets", "form_options", actor=actor)
+    # One token per form shown: submitting it twice (double click, reload, retry) makes one ticket.
+    form = form | {"idempotency_key": form.get("idempotency_key") or uuid.uuid4().hex}
     return render_page(
         request,
         "ticket_form.html",
@@ -173,6 +188,7 @@ async def new_ticket_submit(request: Request, services: ServicesDep) -> Response
             "customer_id": str(form.get("customer_id") or "") or None,
             "internal_note": str(form.get("internal_note") or "") or None,
             "assignees": [str(a) for a in form.getlist("assignees") if a] or None,
+            "idempotency_key": str(form.get("idempotency_key") or "")[:200] or uuid.uuid4().hex,
         }
         if not csrf_valid(request, str(form.get("csrf_token") or "")):
             return await _form_page(request, services, actor, values, CSRF_MESSAGE, 400)
@@ -208,9 +224,14 @@ async def _ticket_page(
     error: str | None = None,
     reply: dict | None = None,
     status: int = 200,
+    history: list | None = None,
+    options: dict | None = None,
 ) -> Response:
-    history = await services.call("tickets", "get_history", actor=actor, ticket_id=ticket["id"])
-    options = await services.call("tickets", "form_options", actor=actor)
+    if history is None or options is None:
+        history, options = await _gather(
+            services.call("tickets", "get_history", actor=actor, ticket_id=ticket["id"]),
+            services.call("tickets", "form_options", actor=actor),
+        )
     emails: dict[str, dict] = {}
     if actor.get("role") in THREADING_ROLES:
         found = await services.call("tickets", "email_messages", actor=actor, ticket_id=ticket["id"])
@@ -251,7 +272,12 @@ async def ticket_page(
     ticket_id: str, request: Request, services: ServicesDep, created: int = 0, moved: int = 0
 ) -> Response:
     actor = require_actor(request)
-    ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+    # The three calls at once: the history and the options check the same visibility as the ticket.
+    ticket, history, options = await _gather(
+        services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id),
+        services.call("tickets", "get_history", actor=actor, ticket_id=ticket_id),
+        services.call("tickets", "form_options", actor=actor),
+    )
     notice = None
     if created:
         notice = (
@@ -260,7 +286,9 @@ async def ticket_page(
         )
     elif moved:
         notice = "L'e-mail a été déplacé sur ce ticket ; les réponses à cet e-mail y arriveront désormais."
-    return await _ticket_page(request, services, actor, ticket, notice=notice)
+    return await _ticket_page(
+        request, services, actor, ticket, notice=notice, history=history, options=options
+    )
 
 
 @router.post("/tickets/{ticket_id}/messages/{message_id}/deplacer")

@@ -58,6 +58,7 @@ class TicketsService:
         internal_note: str | None = None,
         assignees: list | None = None,
         attachments: list | None = None,
+        idempotency_key: str | None = None,
     ) -> dict:
         ticket = tickets.create_ticket(
             self.db.session,
@@ -72,8 +73,10 @@ class TicketsService:
             assignees=assignees,
             attachments=attachments,
             blobs=self.blobs,
+            idempotency_key=idempotency_key,
         )
-        return self._full(actor, ticket)
+        # The reply is built from what was just written (or, for a repeated key, what was read): no second read.
+        return tickets.ticket_to_dict(self.db.session, ticket, actor=actor, with_messages=True)
 
     @rpc
     def get_ticket(self, actor: dict, ticket_id: str) -> dict:
@@ -227,6 +230,15 @@ class TicketsService:
     def scan_sla_breaches(self) -> None:
         try:
             tickets.scan_sla_breaches(self.db.session, limit=SLA_SCAN_BATCH)
+            self.db.commit()
+        except Exception:
+            self.db.rollback()
+            raise
+
+    @timer(interval=3600, eager=False)
+    def purge_creation_keys(self) -> None:
+        try:
+            tickets.purge_creation_keys(self.db.session)
             self.db.commit()
         except Exception:
             self.db.rollback()

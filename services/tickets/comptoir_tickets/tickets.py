@@ -3,7 +3,9 @@ and in an event (outbox), the SLA kept up to date."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from comptoir_common.db import is_postgres, utcnow
@@ -14,11 +16,13 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from comptoir_tickets import configuration, policy, sla
 from comptoir_tickets.models import (
     Attachment,
     Counter,
+    CreationKey,
     Customer,
     HistoryEntry,
     Message,
@@ -30,12 +34,15 @@ from comptoir_tickets.models import (
     TicketCount,
     TicketType,
     User,
+    new_id,
 )
 
 TICKET_NUMBER_COUNTER = "ticket_number"
 MAX_TITLE_LENGTH = 300
 MAX_MESSAGE_LENGTH = 100_000
 SOURCES = ("web", "api", "email", "import")
+# How long an idempotency key of a ticket creation is remembered.
+CREATION_KEY_RETENTION = timedelta(days=1)
 
 
 # --- small helpers -------------------------------------------------------------------------------------------
@@ -53,6 +60,7 @@ def next_ticket_numbers(session: Session, count: int) -> list[int]:
         .where(Counter.name == TICKET_NUMBER_COUNTER)
         .values(value=Counter.value + count)
         .returning(Counter.value)
+        .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     if last is None:
         raise RuntimeError("ticket number counter missing: run the tickets migrations")
@@ -392,8 +400,11 @@ def _people(session: Session, user_ids: list[str], *, staff_only: bool = True) -
     return people
 
 
-def _set_assignees(session: Session, ticket: Ticket, people: list[dict[str, str]]) -> None:
-    session.execute(delete(TicketAssignee).where(TicketAssignee.ticket_id == ticket.id))
+def _set_assignees(
+    session: Session, ticket: Ticket, people: list[dict[str, str]], *, new: bool = False
+) -> None:
+    if not new:
+        session.execute(delete(TicketAssignee).where(TicketAssignee.ticket_id == ticket.id))
     for person in people:
         session.add(TicketAssignee(ticket_id=ticket.id, user_id=person["id"]))
     ticket.assignees = people
@@ -414,10 +425,27 @@ def create_ticket(
     assignees: list[str] | None = None,
     attachments: list[dict[str, Any]] | None = None,
     blobs: Any = None,
+    idempotency_key: str | None = None,
 ) -> Ticket:
-    """Open a ticket with its first message; history and ``ticket.created`` are committed with it."""
+    """Open a ticket with its first message; history and ``ticket.created`` are committed with it.
+
+    With an ``idempotency_key``, a second call by the same person with the same key (a retried request, a
+    redelivered RPC after a crash between commit and reply) returns the ticket of the first call and creates
+    nothing; the same key with a different request is a Conflict. Keys are per creator: another person's key
+    never reaches someone else's ticket. The returned ticket's ``just_created`` attribute says which case it was.
+    """
     if not policy.can_create_ticket(actor):
         raise PermissionDenied("Vous ne pouvez pas créer de ticket.")
+    ticket_id = new_id()
+    if idempotency_key is not None:
+        fingerprint = _creation_fingerprint(
+            title, message, source, type, priority, customer_id, internal_note, assignees, attachments
+        )
+        existing = _claim_creation_key(session, actor, idempotency_key, fingerprint, ticket_id)
+        if existing is not None:
+            ticket = get_ticket(session, actor=actor, ticket_id=existing)
+            ticket.just_created = False
+            return ticket
     if source not in SOURCES:
         raise InvalidInput("Source inconnue.")
     role = actor["role"]
@@ -451,7 +479,7 @@ def create_ticket(
     status = configuration.cached(session).default_status
     now = utcnow()
     ticket = Ticket(
-        number=next_ticket_number(session),
+        id=ticket_id,
         title=title,
         status=status.key,
         status_category=status.category,
@@ -479,14 +507,16 @@ def create_ticket(
         sla_breach_published=False,
         version=1,
     )
+    _start_clock(ticket, configuration.calendar(session), now)
+    # The ticket-number counter row stays locked until the commit: taken as late as possible, so that concurrent
+    # creations overlap in everything before. The ticket is written first (its rows below reference it).
+    ticket.number = next_ticket_number(session)
     session.add(ticket)
     session.flush()
-    _start_clock(ticket, configuration.calendar(session), now)
     if people:
-        _set_assignees(session, ticket, people)
-    first = _new_message(session, ticket, actor, body, internal=False, source=source, now=now)
-    _attach_files(session, ticket, first, attachments or [], blobs)
-    _adjust_count(session, ticket.customer_id, ticket.status_category, +1)
+        _set_assignees(session, ticket, people, new=True)
+    first = _new_message(session, ticket, actor, body, internal=False, source=source, now=now, flush=False)
+    messages = [first]
     _history(session, ticket, actor, "created", new=title, at=now)
     note = None
     if internal_note and internal_note.strip():
@@ -498,18 +528,63 @@ def create_ticket(
             internal=True,
             source=source,
             now=now,
+            flush=False,
         )
+        messages.append(note)
         _history(session, ticket, actor, "note_added", internal=True, at=now)
+    # The ticket's messages are the ones just made: no query to load them for the reply or the events.
+    set_committed_value(ticket, "messages", messages)
+    _attach_files(session, ticket, first, attachments or [], blobs, flush=False)
     session.flush()
+    _adjust_count(session, ticket.customer_id, ticket.status_category, +1)
     # v1 kept its fields at the top level of ``data``; they stay there besides the ``ticket`` snapshot.
     labels = Labels(session)
-    data = snapshot(ticket, labels) | {"ticket": snapshot(ticket, labels), "message": message_to_dict(first)}
+    ticket_data = snapshot(ticket, labels)
+    data = ticket_data | {"ticket": ticket_data, "message": message_to_dict(first)}
     add_event(session, OutboxMessage, Event(type="ticket.created", actor=user_actor(actor), data=data))
     if note is not None:
         _event(session, "ticket.message_added", actor, ticket, message=message_to_dict(note))
     if people:
         _event(session, "ticket.assigned", actor, ticket, assignees=people, added=people, removed=[])
+    ticket.just_created = True
     return ticket
+
+
+def _creation_fingerprint(*fields: Any) -> str:
+    """A digest of a creation request, to tell a retry (same request) from a reused key (another one)."""
+    encoded = json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _claim_creation_key(
+    session: Session, actor: dict[str, Any], key: Any, fingerprint: str, ticket_id: str
+) -> str | None:
+    """Record ``key`` for ``ticket_id`` (None: go on and create it) or return the ticket it already made.
+
+    One ``INSERT … ON CONFLICT DO NOTHING``: a concurrent call with the same key waits for the first transaction
+    and then finds its row (or, if the first rolled back, claims the key itself).
+    """
+    if not isinstance(key, str) or not key.strip() or len(key) > 200:
+        raise InvalidInput("La clé d'idempotence doit faire de 1 à 200 caractères.")
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    claimed = session.execute(
+        insert(CreationKey)
+        .values(
+            actor_id=actor["id"], key=key, ticket_id=ticket_id, fingerprint=fingerprint, created_at=utcnow()
+        )
+        .on_conflict_do_nothing(index_elements=["actor_id", "key"])
+    ).rowcount
+    if claimed == 1:
+        return None
+    row = session.get(CreationKey, (actor["id"], key))
+    if row.fingerprint != fingerprint:
+        raise Conflict("Cette clé d'idempotence a déjà servi pour une autre demande de création de ticket.")
+    return row.ticket_id
+
+
+def purge_creation_keys(session: Session, *, older_than: timedelta = CREATION_KEY_RETENTION) -> int:
+    """Forget idempotency keys past their retention (a retry comes within minutes, not days)."""
+    return session.execute(delete(CreationKey).where(CreationKey.created_at < utcnow() - older_than)).rowcount
 
 
 def _new_message(
@@ -521,8 +596,10 @@ def _new_message(
     internal: bool,
     source: str,
     now: datetime,
+    flush: bool = True,
 ) -> Message:
     message = Message(
+        id=new_id(),
         ticket_id=ticket.id,
         author_id=actor.get("id"),
         author_name=actor.get("name"),
@@ -532,14 +609,22 @@ def _new_message(
         internal=internal,
         source=source,
         created_at=now,
+        attachments=[],
     )
     session.add(message)
-    session.flush()
+    if flush:
+        session.flush()
     return message
 
 
 def _attach_files(
-    session: Session, ticket: Ticket, message: Message, files: list[dict[str, Any]], blobs: Any
+    session: Session,
+    ticket: Ticket,
+    message: Message,
+    files: list[dict[str, Any]],
+    blobs: Any,
+    *,
+    flush: bool = True,
 ) -> None:
     if not files:
         return
@@ -554,20 +639,29 @@ def _attach_files(
         attachment.message_id = message.id
         message.attachments.append(attachment)
         session.add(attachment)
-    session.flush()
+    if flush:
+        session.flush()
 
 
 # --- read ----------------------------------------------------------------------------------------------------
 
 
 def get_ticket(
-    session: Session, *, actor: dict[str, Any], ticket_id: str, for_update: bool = False
+    session: Session,
+    *,
+    actor: dict[str, Any],
+    ticket_id: str,
+    for_update: bool = False,
+    with_messages: bool = True,
 ) -> Ticket:
-    """The ticket if ``actor`` may see it; otherwise NotFound, the same answer as for a ticket that does not exist."""
+    """The ticket if ``actor`` may see it; otherwise NotFound, the same answer as for a ticket that does not exist.
+
+    Read (not ``for_update``) with its messages and their attachments in two more queries, unless
+    ``with_messages`` is False (callers that only need the ticket's visibility)."""
     query = select(Ticket).where(Ticket.id == ticket_id)
     if for_update:
         query = query.with_for_update()
-    else:
+    elif with_messages:
         query = query.options(selectinload(Ticket.messages).selectinload(Message.attachments))
     ticket = session.scalar(query) if isinstance(ticket_id, str) and len(ticket_id) <= 36 else None
     if ticket is None or not policy.can_see(session, actor, ticket):
@@ -577,7 +671,7 @@ def get_ticket(
 
 def history(session: Session, *, actor: dict[str, Any], ticket_id: str) -> list[dict[str, Any]]:
     """Every action on the ticket, oldest first; entries about internal notes only for staff."""
-    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, for_update=False)
+    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, with_messages=False)
     query = select(HistoryEntry).where(HistoryEntry.ticket_id == ticket.id).order_by(HistoryEntry.id)
     if not policy.can_see_internal_notes(actor):
         query = query.where(HistoryEntry.internal.is_(False))
@@ -599,7 +693,7 @@ def get_attachment(
     session: Session, *, actor: dict[str, Any], ticket_id: str, attachment_id: str
 ) -> dict[str, Any]:
     """An attachment's blob reference, after the same checks as its ticket and message."""
-    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, for_update=False)
+    ticket = get_ticket(session, actor=actor, ticket_id=ticket_id, with_messages=False)
     attachment = session.get(Attachment, attachment_id) if isinstance(attachment_id, str) else None
     if (
         attachment is None

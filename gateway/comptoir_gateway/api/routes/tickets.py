@@ -5,9 +5,10 @@ Routes only translate HTTP to one RPC; the tickets service applies the visibilit
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from comptoir_gateway import uploads
@@ -30,11 +31,29 @@ dashboard_router = APIRouter(tags=["tickets"])
 
 
 @router.post("", response_model=TicketDetailOut, status_code=201)
-async def create_ticket(body: TicketIn, actor: CurrentActor, services: ServicesDep) -> dict:
+async def create_ticket(
+    body: TicketIn,
+    actor: CurrentActor,
+    services: ServicesDep,
+    idempotency_key: str | None = Header(
+        None,
+        max_length=200,
+        description="Clé choisie par le client (un UUID par exemple) : une requête répétée avec la même clé "
+        "renvoie le ticket créé la première fois au lieu d'en créer un second (clé propre à chaque utilisateur, "
+        "gardée 24 h).",
+    ),
+) -> dict:
     """Open a ticket; the requester gets an acknowledgement email. Fields beyond title, message and type depend
-    on your role (customer, priority, internal note for staff; assignees for admins)."""
+    on your role (customer, priority, internal note for staff; assignees for admins). Send an
+    ``Idempotency-Key`` header to retry safely."""
     return await services.call(
-        "tickets", "create_ticket", actor=actor, source="api", **body.model_dump(exclude_none=True)
+        "tickets",
+        "create_ticket",
+        actor=actor,
+        source="api",
+        # Without a key of the caller's, one per request still makes a redelivered RPC harmless.
+        idempotency_key=idempotency_key or uuid.uuid4().hex,
+        **body.model_dump(exclude_none=True),
     )
 
 
