@@ -3,9 +3,9 @@
 Under a bounded load nothing is processed twice and nothing is lost (tickets, events, mails counted); then one
 instance of each is killed with SIGKILL mid-load and the other takes over.
 
-mail_ingest: two instances read the same mailbox (a lease in its database lets one read at a time) and every mail
-becomes exactly one ticket. Not tested here: the takeover after a SIGKILL of the reader, which waits for its lease
-to expire (``LEASE_SECONDS``, 120 s) — too slow for the suite.
+mail_ingest: two instances read the same mailbox (a PostgreSQL advisory lock lets one read at a time) and every
+mail becomes exactly one ticket; the reader is killed with SIGKILL mid-batch, the server releases its lock with its
+connection, and the other instance takes over: nothing lost, nothing taken in twice.
 """
 
 from __future__ import annotations
@@ -258,3 +258,84 @@ def test_two_mail_ingest_instances_turn_each_mail_into_one_ticket(system):
         assert sorted(titles) == sorted(f"Courrier {tag} n°{i}" for i in range(count))
     finally:
         system.stop_process(second)
+
+
+@pytest.mark.timeout(480)  # two processes restarted and 400 mails, on a shared machine
+def test_sigkill_of_the_mailbox_reader_mid_batch_the_other_instance_takes_over(system):
+    from comptoir_mail_ingest.models import RawMail
+    from comptoir_testing import mails
+    from comptoir_tickets.models import EmailIntake, Ticket
+    from sqlalchemy import func, select
+
+    from tests.e2e.mail_helpers import deliver, store_query
+
+    # Small batches: the pass lasts long enough to be killed in the middle of it.
+    slow = SMALL | {"MAIL_INGEST_BATCH_SIZE": "10"}
+    system.stop_process("mail_ingest")
+    readers = [system.start_service("mail_ingest", env=slow),
+               system.start_service("mail_ingest", instance="mail_ingest-2", env=slow)]  # fmt: skip
+    try:
+        system.wait_healthy(readers)
+        tag = uuid.uuid4().hex[:8]
+        sender = f"releve.{tag}@client.example"
+        system.create_user(sender, "client", customer_id=str(uuid.uuid4()))
+        wait_known_sender(system, sender)
+        count = 400
+        keys = []
+        maildir = system.workdir / "data" / "maildir"
+        for i in range(count):
+            message_id = mails.new_message_id(f"{tag}.client.example")
+            keys.append(message_id.strip("<>"))
+            deliver(maildir, f"{tag}-{i:04d}.eml", mails.simple(sender=sender, subject=f"Relevé {tag} n°{i}",
+                                                                 message_id=message_id))  # fmt: skip
+
+        def taken_in(session):
+            return session.scalar(
+                select(func.count()).select_from(EmailIntake).where(EmailIntake.message_key.in_(keys))
+            )
+
+        def fetched(key: str) -> float:
+            return system.metric_value(key, "comptoir_mails_fetched_total")
+
+        deadline = time.monotonic() + 120
+        while store_query(system, taken_in) == 0:
+            assert time.monotonic() < deadline, system.log_tail("mail_ingest")
+            time.sleep(0.05)
+        reader = next(key for key in readers if fetched(key) > 0)  # the one holding the mailbox's lock
+        survivor = next(key for key in readers if key != reader)
+        system.kill(reader)
+        partial = store_query(system, taken_in)
+        assert 0 < partial < count, "the kill must land mid-pass"
+
+        deadline = time.monotonic() + 240
+        while store_query(system, taken_in) < count:
+            assert time.monotonic() < deadline, system.log_tail(survivor)
+            time.sleep(0.3)
+        tickets = store_query(
+            system,
+            lambda s: s.scalar(
+                select(func.count()).select_from(Ticket).where(Ticket.requester_email == sender)
+            ),
+        )
+        assert tickets == count  # nothing taken in twice
+        statuses = store_query(
+            system,
+            lambda s: dict(
+                s.execute(
+                    select(RawMail.status, func.count())
+                    .where(RawMail.message_key.in_(keys))
+                    .group_by(RawMail.status)
+                ).all()
+            ),
+            "mail_ingest",
+        )
+        assert statuses == {"done": count}
+        assert system.metric_value(survivor, "comptoir_mails_processed_total") > 0  # it took over
+        while any((maildir / "new").glob(f"{tag}-*")):  # every mail acked on the "server"
+            assert time.monotonic() < deadline, system.log_tail(survivor)
+            time.sleep(0.2)
+    finally:
+        for key in readers:
+            system.stop_process(key)
+        system.start_service("mail_ingest")  # the suite's own instance, with its usual settings
+        system.wait_healthy(["mail_ingest"])
