@@ -192,7 +192,8 @@ INSERT INTO ticket_facts (
     priority, status, status_label, status_category, is_closed, source, created_at, created_day, first_response_at,
     first_response_seconds, first_response_business_seconds, first_closed_at, closed_at, closed_day,
     resolution_seconds, resolution_business_seconds, reopen_count, resolution_due_at, sla_status, assignee_ids,
-    last_event_at)
+    last_event_at, first_response_bucket, first_response_business_bucket, resolution_bucket,
+    resolution_business_bucket)
 SELECT id, g, 'Ticket ' || g, customer, requester, requester, 'Demandeur ' || req, 'd' || req || '@example.test',
        (ARRAY['incident','information','change','termination','billing'])[1 + r1 % 5],
        (ARRAY['urgent','high','normal','normal','low'])[1 + (r1 / 5) % 5],
@@ -209,7 +210,12 @@ SELECT id, g, 'Ticket ' || g, customer, requester, requester, 'Demandeur ' || re
        CASE WHEN r1 % 17 = 0 THEN 1 ELSE 0 END,
        created_at + interval '8 hours',
        CASE WHEN closed AND resolution <= 28800 THEN 'met' WHEN closed OR r1 % 7 = 0 THEN 'breached' END,
-       json_build_array(agent), created_at + make_interval(secs => resolution)
+       json_build_array(agent), created_at + make_interval(secs => resolution),
+       -- durations.duration_bucket, in SQL: setting them row by row afterwards takes minutes
+       CASE WHEN r1 < 95 THEN floor(ln(1 + response) * 64) END,
+       CASE WHEN r1 < 95 THEN floor(ln(1 + response * 0.4) * 64) END,
+       CASE WHEN closed THEN floor(ln(1 + resolution) * 64) END,
+       CASE WHEN closed THEN floor(ln(1 + resolution * 0.3) * 64) END
 FROM (
     SELECT g, md5('t' || g)::uuid::text AS id,
            md5('c' || (abs(hashint4(g)) % 2000))::uuid::text AS customer,

@@ -13,8 +13,10 @@ from datetime import date, datetime
 
 from comptoir_common.db import declarative_base_for, utcnow
 from comptoir_common.outbox import InboxMixin
-from sqlalchemy import JSON, BigInteger, Float, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Float, Index, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, validates
+
+from comptoir_reports.durations import duration_bucket
 
 Base = declarative_base_for()
 
@@ -46,6 +48,8 @@ CREATED_COVER = [
     "requester_key",
     "first_response_seconds",
     "first_response_business_seconds",
+    "first_response_bucket",
+    "first_response_business_bucket",
     "assignee_ids",
 ]
 CLOSED_COVER = [
@@ -54,8 +58,19 @@ CLOSED_COVER = [
     "customer_id",
     "resolution_seconds",
     "resolution_business_seconds",
+    "resolution_bucket",
+    "resolution_business_bucket",
     "assignee_ids",
 ]
+
+
+# The durations of a fact and the day each is reported on.
+DURATION_DAYS = {
+    "first_response": "created_day",
+    "first_response_business": "created_day",
+    "resolution": "closed_day",
+    "resolution_business": "closed_day",
+}
 
 
 class TicketFact(Base):
@@ -90,6 +105,12 @@ class TicketFact(Base):
     closed_day: Mapped[date | None] = mapped_column(default=None)
     resolution_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     resolution_business_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    # Each duration's bucket (durations.duration_bucket), set whenever the duration is: what the percentiles
+    # count per month (report_duration_months) and look values up by.
+    first_response_bucket: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    first_response_business_bucket: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    resolution_bucket: Mapped[int | None] = mapped_column(SmallInteger, default=None)
+    resolution_business_bucket: Mapped[int | None] = mapped_column(SmallInteger, default=None)
     reopen_count: Mapped[int] = mapped_column(default=0)
     resolution_due_at: Mapped[datetime | None] = mapped_column(default=None)
     # "met", "breached", or None while undecided (open and not reported breached) or without a deadline.
@@ -105,8 +126,29 @@ class TicketFact(Base):
         Index("ix_ticket_facts_closed_day", "closed_day", postgresql_include=CLOSED_COVER),
         Index("ix_ticket_facts_customer_created", "customer_id", "created_day"),
         Index("ix_ticket_facts_customer_closed", "customer_id", "closed_day"),
-        Index("ix_ticket_facts_requester_created", "requester_key", "created_day"),
+        # Covering the requester's details, read for the busiest requesters of a period without visiting the table.
+        Index(
+            "ix_ticket_facts_requester_created",
+            "requester_key",
+            "created_day",
+            postgresql_include=["requester_name", "requester_email", "customer_id"],
+        ),
+        # The values of a few buckets of a period, for the percentiles (index-only on PostgreSQL).
+        *(
+            Index(
+                f"ix_ticket_facts_{duration}_bucket",
+                f"{duration}_bucket",
+                day,
+                postgresql_include=["priority", f"{duration}_seconds"],
+            )
+            for duration, day in DURATION_DAYS.items()
+        ),
     )
+
+    @validates(*(f"{duration}_seconds" for duration in DURATION_DAYS))
+    def _set_bucket(self, key: str, seconds: float | None) -> float | None:
+        setattr(self, key.removesuffix("_seconds") + "_bucket", duration_bucket(seconds))
+        return seconds
 
 
 class TicketAssignee(Base):
@@ -175,6 +217,23 @@ class ReportAgentDay(Base):
     closed: Mapped[int] = mapped_column(BigInteger, default=0)
     resolution_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     resolution_business_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReportDurationMonth(Base):
+    """Per month × duration × priority × bucket of the duration: how many facts, and their total. The percentiles
+    of a long period count per bucket from here (whole months) and from the facts (the days at its ends), then read
+    only the values of the buckets holding the wanted ranks."""
+
+    __tablename__ = "report_duration_months"
+
+    # One of DURATION_DAYS: first_response(_business) by month of creation, resolution(_business) of closing. First
+    # in the key: a report reads one or two durations over a range of months.
+    duration: Mapped[str] = mapped_column(String(30), primary_key=True)
+    month: Mapped[date] = mapped_column(primary_key=True)  # its first day
+    priority: Mapped[str] = mapped_column(String(100), primary_key=True)
+    bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_ms: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DimensionValue(Base):

@@ -375,7 +375,12 @@ def fold(rows: list[TicketEvent], calendar: BusinessCalendar = DEFAULT_CALENDAR)
     }
 
 
-FACT_COLUMNS = tuple(column.key for column in TicketFact.__table__.columns if column.key != "ticket_id")
+# What a fold sets on a fact (the duration buckets follow their durations: TicketFact._set_bucket).
+FACT_COLUMNS = tuple(
+    column.key
+    for column in TicketFact.__table__.columns
+    if column.key != "ticket_id" and not column.key.endswith("_bucket")
+)
 
 
 def recompute(session: Session, ticket_ids: list[str], calendar: BusinessCalendar = DEFAULT_CALENDAR) -> None:

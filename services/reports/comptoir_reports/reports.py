@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from comptoir_common.db import is_postgres, utcnow
 from comptoir_common.errors import InvalidInput, NotFound, PermissionDenied
-from sqlalchemy import ColumnElement, Integer, case, cast, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, case, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from comptoir_reports import policy, rollups
 from comptoir_reports.models import (
+    DURATION_DAYS,
     Customer,
     DimensionValue,
     ReportAgentDay,
     ReportDay,
+    ReportDurationMonth,
     TicketAssignee,
     TicketFact,
     User,
@@ -209,14 +211,8 @@ def _percentile(values: list[float], q: float) -> float | None:
 TOTAL = "__all__"
 
 
-# Buckets of a duration for the exact percentiles: floor(64 × ln(1 + seconds)), each ~1.6 % wide.
-BUCKETS_PER_E = 64
 QUANTILES = {"median": 0.5, "p90": 0.9}
-
-
-def _bucket_of(column):
-    """Ordered like the values (negative ones, not expected, all in bucket -1); NULL for NULL."""
-    return case((column < 0, -1), else_=cast(func.floor(func.ln(column + 1) * BUCKETS_PER_E), Integer))
+CLOCKS = ("wall", "business")
 
 
 def _ranks(count: int, q: float) -> tuple[int, int, float]:
@@ -225,125 +221,198 @@ def _ranks(count: int, q: float) -> tuple[int, int, float]:
     return math.floor(position), math.ceil(position), position - math.floor(position)
 
 
-def _exact_percentiles(
-    session: Session, columns: dict[str, Any], clauses
-) -> dict[str, dict[Any, dict[str, Any]]]:
-    """Per column (``{kind: column}``): count, mean, median and p90 per priority and in total (``TOTAL``), on
-    PostgreSQL, exactly as ``percentile_cont`` computes them but without sorting every value of the period.
+def _whole_months(filters: Filters) -> tuple[date, date] | None:
+    """The first days of the first and last months lying wholly inside the period, if any."""
+    first = (
+        filters.start
+        if filters.start.day == 1
+        else (filters.start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    )
+    after_end = filters.end + timedelta(days=1)
+    last = (after_end if after_end.day == 1 else filters.end.replace(day=1)) - timedelta(days=1)
+    last = last.replace(day=1)
+    return (first, last) if first <= last else None
 
-    One pass counts the values per (priority, bucket of the value) for every column at once (an index-only scan
-    hashed by grouping sets); a second reads only the values of the buckets holding the wanted ranks, which are
-    sorted here."""
-    kinds = list(columns)
-    buckets = {kind: _bucket_of(column) for kind, column in columns.items()}
-    per_bucket: dict[tuple[str, Any], dict[int, int]] = {}
-    totals: dict[tuple[str, Any], list[float]] = {}
-    # Plain rows (Core, not the ORM's result processing): a few thousand of them.
-    connection = session.connection()
-    rows = connection.execute(
-        select(
-            TicketFact.priority,
-            *buckets.values(),
-            *(func.grouping(bucket) for bucket in buckets.values()),
-            func.count(),
-            *(func.sum(column) for column in columns.values()),
-        )
-        .where(*clauses)
-        .group_by(func.grouping_sets(*(tuple_(TicketFact.priority, bucket) for bucket in buckets.values())))
-    ).all()
-    for priority, *found in rows:
-        numbers, grouped, count, sums = (
-            found[: len(kinds)],
-            found[len(kinds) : 2 * len(kinds)],
-            found[2 * len(kinds)],
-            found[2 * len(kinds) + 1 :],
-        )
-        kind_index = grouped.index(0)  # the grouping set of this row: the one bucket grouped on
-        kind, number = kinds[kind_index], numbers[kind_index]
-        if number is None:  # the rows without this duration
-            continue
+
+class _BucketCounts:
+    """Values per (clock, priority or TOTAL): their count and sum, and how many fall in each bucket."""
+
+    def __init__(self) -> None:
+        self.per_bucket: dict[tuple[str, Any], dict[int, int]] = {}
+        self.totals: dict[tuple[str, Any], list[float]] = {}
+
+    def add(self, clock: str, priority: str | None, bucket: int, count: int, seconds: float) -> None:
         for key in (priority, TOTAL):
-            counts = per_bucket.setdefault((kind, key), {})
-            counts[number] = counts.get(number, 0) + count
-            total = totals.setdefault((kind, key), [0, 0.0])
+            counts = self.per_bucket.setdefault((clock, key), {})
+            counts[bucket] = counts.get(bucket, 0) + count
+            total = self.totals.setdefault((clock, key), [0, 0.0])
             total[0] += count
-            total[1] += sums[kind_index]
-    # Where each wanted rank falls: its bucket and its rank inside the bucket.
-    wanted: dict[tuple[str, Any, str], tuple[tuple[int, int], tuple[int, int], float]] = {}
-    for (kind, key), counts in per_bucket.items():
-        for name, q in QUANTILES.items():
-            low, high, weight = _ranks(int(totals[(kind, key)][0]), q)
-            places = []
-            for rank in (low, high):
-                seen = 0
-                for number in sorted(counts):
-                    if rank < seen + counts[number]:
-                        places.append((number, rank - seen))
-                        break
-                    seen += counts[number]
-            wanted[(kind, key, name)] = (places[0], places[1], weight)
-    needed = {
-        kind: sorted({place[i][0] for (k, _, _), place in wanted.items() if k == kind for i in (0, 1)})
-        for kind in kinds
+            total[1] += seconds
+
+    def places(self) -> dict[tuple[str, Any, str], tuple[tuple[int, int], tuple[int, int], float]]:
+        """For each wanted quantile: the (bucket, rank inside the bucket) of the two values it interpolates
+        between, and the weight of the second."""
+        wanted = {}
+        for (clock, key), counts in self.per_bucket.items():
+            ordered = sorted(counts.items())
+            for name, q in QUANTILES.items():
+                low, high, weight = _ranks(int(self.totals[(clock, key)][0]), q)
+                places = []
+                for rank in (low, high):
+                    seen = 0
+                    for bucket, count in ordered:
+                        if rank < seen + count:
+                            places.append((bucket, rank - seen))
+                            break
+                        seen += count
+                wanted[(clock, key, name)] = (places[0], places[1], weight)
+        return wanted
+
+
+def _count_facts(session: Session, columns: dict[str, tuple], clauses, found: _BucketCounts) -> None:
+    """Count the facts' values per (priority, bucket) for every clock at once (an index-only scan hashed by
+    grouping sets)."""
+    buckets = [bucket for _, bucket in columns.values()]
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                TicketFact.priority,
+                *buckets,
+                *(func.grouping(bucket) for bucket in buckets),
+                func.count(),
+                *(func.sum(seconds) for seconds, _ in columns.values()),
+            )
+            .where(*clauses)
+            .group_by(func.grouping_sets(*(tuple_(TicketFact.priority, bucket) for bucket in buckets)))
+        )
+        .all()
+    )
+    clocks = list(columns)
+    width = len(clocks)
+    for priority, *values in rows:
+        numbers, grouped, count, sums = (
+            values[:width],
+            values[width : 2 * width],
+            values[2 * width],
+            values[2 * width + 1 :],
+        )
+        index = grouped.index(0)  # the grouping set of this row: the one bucket grouped on
+        if numbers[index] is not None:  # None: the rows without this duration
+            found.add(clocks[index], priority, numbers[index], count, sums[index])
+
+
+def _duration_stats(session: Session, scope, filters: Filters, duration: str) -> dict[Any, dict[str, Any]]:
+    """count, mean, median and p90 of a duration (``first_response`` or ``resolution``) in wall-clock and business
+    seconds, per priority and in total (key ``TOTAL``), over the period's facts where it is known — exactly as
+    PostgreSQL's ``percentile_cont`` would compute them."""
+    day_column = getattr(TicketFact, DURATION_DAYS[duration])
+    names = {"wall": duration, "business": f"{duration}_business"}
+    columns = {
+        clock: (getattr(TicketFact, f"{name}_seconds"), getattr(TicketFact, f"{name}_bucket"))
+        for clock, name in names.items()
     }
+    if not is_postgres(session):
+        clauses = [*_where(scope, filters, day_column), columns["wall"][0].is_not(None)]
+        return _duration_stats_sorted(session, columns, clauses)
+    # A business duration is known exactly where its wall-clock one is (both end at the same moment), and the
+    # facts without a duration have no bucket: counting and reading by bucket needs no "is known" clause, which
+    # keeps the scans index-only.
+    found = _BucketCounts()
+    months = _whole_months(filters) if _from_rollups(scope, filters) and not filters.type else None
+    if months is None:
+        _count_facts(session, columns, _where(scope, filters, day_column), found)
+    else:
+        # Whole months from the monthly rollup, the days before and after them from the facts.
+        first, last = months
+        clock_of = {name: clock for clock, name in names.items()}
+        monthly = [
+            ReportDurationMonth.duration.in_(list(names.values())),
+            ReportDurationMonth.month >= first,
+            ReportDurationMonth.month <= last,
+        ]
+        if filters.priority:
+            monthly.append(ReportDurationMonth.priority == filters.priority)
+        for name, priority, bucket, count, total_ms in session.connection().execute(
+            select(
+                ReportDurationMonth.duration,
+                ReportDurationMonth.priority,
+                ReportDurationMonth.bucket,
+                func.sum(ReportDurationMonth.count),
+                func.sum(ReportDurationMonth.total_ms),
+            )
+            .where(*monthly)
+            .group_by(ReportDurationMonth.duration, ReportDurationMonth.priority, ReportDurationMonth.bucket)
+            .having(func.sum(ReportDurationMonth.count) > 0)
+        ):
+            found.add(clock_of[name], priority or None, bucket, int(count), int(total_ms) / 1000)
+        after_last = (last + timedelta(days=32)).replace(day=1)
+        for edge_start, edge_end in (
+            (filters.start, first - timedelta(days=1)),
+            (after_last, filters.end),
+        ):
+            if edge_start <= edge_end:
+                edge = replace(filters, start=edge_start, end=edge_end)
+                _count_facts(session, columns, _where(scope, edge, day_column), found)
+    wanted = found.places()
+    # The values of the buckets holding the wanted ranks, one index-only scan per clock.
     values: dict[tuple[str, Any, int], list[float]] = {}
-    chosen = [buckets[kind].in_(needed[kind]) for kind in kinds if needed[kind]]
-    if chosen:
-        for priority, *found in connection.execute(
-            select(TicketFact.priority, *buckets.values(), *columns.values()).where(*clauses, or_(*chosen))
-        ).all():
-            for index, kind in enumerate(kinds):
-                number, value = found[index], found[len(kinds) + index]
-                if number in needed[kind]:
-                    for key in (priority, TOTAL):
-                        values.setdefault((kind, key, number), []).append(value)
-    for found in values.values():
-        found.sort()
-    result: dict[str, dict[Any, dict[str, Any]]] = {kind: {} for kind in kinds}
-    for (kind, key), (count, total) in totals.items():
-        stats: dict[str, Any] = {"count": count, "mean": total / count}
-        for name in QUANTILES:
-            (low_bucket, low_rank), (high_bucket, high_rank), weight = wanted[(kind, key, name)]
-            low = values[(kind, key, low_bucket)][low_rank]
-            high = values[(kind, key, high_bucket)][high_rank]
-            stats[name] = low + (high - low) * weight
-        result[kind][key] = stats
+    for clock, (seconds, bucket) in columns.items():
+        needed = sorted({place[i][0] for (c, _, _), place in wanted.items() if c == clock for i in (0, 1)})
+        if not needed:
+            continue
+        for priority, number, value in session.connection().execute(
+            select(TicketFact.priority, bucket, seconds).where(
+                *_where(scope, filters, day_column), bucket.in_(needed)
+            )
+        ):
+            for key in (priority, TOTAL):
+                values.setdefault((clock, key, number), []).append(value)
+    for found_values in values.values():
+        found_values.sort()
+    result: dict[Any, dict[str, Any]] = {}
+    for clock in CLOCKS:
+        for (c, key), (count, total) in found.totals.items():
+            if c != clock:
+                continue
+            stats: dict[str, Any] = {"count": count, "mean": total / count}
+            for name in QUANTILES:
+                (low_bucket, low_rank), (high_bucket, high_rank), weight = wanted[(clock, key, name)]
+                low = values[(clock, key, low_bucket)][low_rank]
+                high = values[(clock, key, high_bucket)][high_rank]
+                stats[name] = low + (high - low) * weight
+            entry = result.setdefault(key, {"count": 0, "wall": {}, "business": {}})
+            if clock == "wall":
+                entry["count"] = count
+            entry[clock] = stats
     return result
 
 
-def _duration_stats(session: Session, wall_column, business_column, clauses) -> dict[Any, dict[str, Any]]:
-    """count, mean, median and p90 of two durations (wall clock and business, in seconds), per priority and in
-    total (key ``TOTAL``), over the rows where they are known."""
-    clauses = [*clauses, wall_column.is_not(None)]
-    names = ("mean", "median", "p90")
-    result: dict[Any, dict[str, Any]] = {}
-    if is_postgres(session):
-        found = _exact_percentiles(session, {"wall": wall_column, "business": business_column}, clauses)
-        walls, businesses = found["wall"], found["business"]
-        for key, wall in walls.items():
-            business = businesses.get(key, {})
-            result[key] = {
-                "count": wall["count"],
-                "wall": {name: wall.get(name) for name in names},
-                "business": {name: business.get(name) for name in names},
-            }
-        return result
+def _duration_stats_sorted(session: Session, columns, clauses) -> dict[Any, dict[str, Any]]:
+    """As ``_duration_stats``, by sorting every value (SQLite: development stores)."""
     groups: dict[Any, tuple[list[float], list[float]]] = {}
     for priority, wall, business in session.execute(
-        select(TicketFact.priority, wall_column, business_column).where(*clauses)
+        select(TicketFact.priority, columns["wall"][0], columns["business"][0]).where(*clauses)
     ):
         for key in (priority, TOTAL):
             walls, businesses = groups.setdefault(key, ([], []))
             walls.append(float(wall))
-            businesses.append(float(business or 0))
+            if business is not None:
+                businesses.append(float(business))
+    result: dict[Any, dict[str, Any]] = {}
     for key, (walls, businesses) in groups.items():
         stats: dict[str, Any] = {"count": len(walls)}
-        for kind, values in (("wall", sorted(walls)), ("business", sorted(businesses))):
-            stats[kind] = {
-                "mean": sum(values) / len(values),
-                "median": _percentile(values, 0.5),
-                "p90": _percentile(values, 0.9),
-            }
+        for clock, values in (("wall", sorted(walls)), ("business", sorted(businesses))):
+            stats[clock] = (
+                {
+                    "count": len(values),
+                    "mean": sum(values) / len(values),
+                    "median": _percentile(values, 0.5),
+                    "p90": _percentile(values, 0.9),
+                }
+                if values
+                else {}
+            )
         result[key] = stats
     return result
 
@@ -582,10 +651,8 @@ def _by_priority_with_total(session: Session, build_row: Callable[[Any], dict[st
     return rows
 
 
-def _duration_report(
-    session: Session, scope, filters, wall_column, business_column, day_column
-) -> list[dict]:
-    stats = _duration_stats(session, wall_column, business_column, _where(scope, filters, day_column))
+def _duration_report(session: Session, scope, filters, duration: str) -> list[dict]:
+    stats = _duration_stats(session, scope, filters, duration)
 
     def build(key):
         found = stats.get(key) or {}
@@ -614,14 +681,7 @@ DURATION_COLUMNS = [
 
 
 def report_resolution(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
-    rows = _duration_report(
-        session,
-        scope,
-        filters,
-        TicketFact.resolution_seconds,
-        TicketFact.resolution_business_seconds,
-        TicketFact.closed_day,
-    )
+    rows = _duration_report(session, scope, filters, "resolution")
     return {
         "columns": [
             ("priority", "Priorité", "text"),
@@ -634,14 +694,7 @@ def report_resolution(session: Session, scope: policy.Scope, filters: Filters) -
 
 
 def report_first_response(session: Session, scope: policy.Scope, filters: Filters) -> dict[str, Any]:
-    rows = _duration_report(
-        session,
-        scope,
-        filters,
-        TicketFact.first_response_seconds,
-        TicketFact.first_response_business_seconds,
-        TicketFact.created_day,
-    )
+    rows = _duration_report(session, scope, filters, "first_response")
     days = _days(session, scope, filters)
     unanswered = func.sum(days.c.unanswered)
     waiting = {

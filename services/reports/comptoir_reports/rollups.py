@@ -8,6 +8,9 @@ old fact's contribution out and the new one in (``apply_changes``), so the rollu
 filter by something the rollups do not keep (customer, sales rep's customers, agent), and ``refill`` rebuilds the
 rollups from it (migration, benchmark data sets); a test checks that both definitions agree.
 
+``report_duration_months`` counts each fact's durations per month, priority and bucket (``durations.py``), for the
+percentiles of long periods: the first response in the month of creation, the resolution in the month of closing.
+
 Durations are summed in whole milliseconds (``floor(seconds × 1000 + 0.5)``) so that adding and removing a
 contribution is exact; a mean is then exact to the millisecond, far below the hundredth of an hour reports show.
 """
@@ -22,22 +25,35 @@ from comptoir_common.db import dialect_insert, is_postgres
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Date,
     Select,
     case,
     cast,
     delete,
     func,
     literal,
+    or_,
     select,
     true,
     union_all,
+    update,
 )
 from sqlalchemy.orm import Session
 
-from comptoir_reports.models import ReportAgentDay, ReportDay, TicketAssignee, TicketFact
+from comptoir_reports.durations import duration_bucket
+from comptoir_reports.models import (
+    DURATION_DAYS,
+    ReportAgentDay,
+    ReportDay,
+    ReportDurationMonth,
+    TicketAssignee,
+    TicketFact,
+)
 
 DAY_KEYS = ("day", "type", "priority", "status", "status_label")
 AGENT_KEYS = ("day", "agent_id")
+DURATION_KEYS = ("duration", "month", "priority", "bucket")
+DURATION_MEASURES = ("count", "total_ms")
 # measure: (python value from a fact, SQL value from ticket_facts); ``ms`` turns seconds into whole milliseconds.
 Measure = tuple[Callable[[Mapping[str, Any]], int], Callable[[Callable], ColumnElement]]
 F = TicketFact
@@ -115,6 +131,8 @@ FACT_FIELDS = (
     "first_closed_at",
     "sla_status",
     "first_response_at",
+    "first_response_seconds",
+    "first_response_business_seconds",
 )
 
 
@@ -127,8 +145,12 @@ def _day_key(f: Mapping[str, Any], day) -> tuple:
     return (day, f["type"] or "", f["priority"] or "", f["status"] or "", f["status_label"] or "")
 
 
+def month_of(day):
+    return day.replace(day=1)
+
+
 def _contribute(changes, f: Mapping[str, Any], sign: int) -> None:
-    days, agents = changes
+    days, agents, durations = changes
     created = f["created_day"]
     closed = f["closed_day"] if f["resolution_seconds"] is not None else None
     sides = [(created, CREATED_MEASURES, AGENT_CREATED_MEASURES)]
@@ -142,13 +164,23 @@ def _contribute(changes, f: Mapping[str, Any], sign: int) -> None:
             row = agents[(day, agent_id)]
             for name, (value, _sql) in agent_measures.items():
                 row[name] += sign * value(f)
+    for duration, day_field in DURATION_DAYS.items():
+        # The same rows as the fact path of the percentiles reads: a first response on a ticket's creation day, a
+        # resolution on its (final) closing day, only where the wall-clock duration is known.
+        wall = duration.removesuffix("_business")
+        seconds, day = f[f"{duration}_seconds"], f[day_field]
+        if seconds is None or day is None or f[f"{wall}_seconds"] is None:
+            continue
+        row = durations[(duration, month_of(day), f["priority"] or "", duration_bucket(seconds))]
+        row["count"] += sign
+        row["total_ms"] += sign * ms(seconds)
 
 
 def apply_changes(
     session: Session, changes: Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]]
 ) -> None:
     """Take ``(old fact values or None, new fact values or None)`` pairs into the rollups, in a few statements."""
-    totals = (defaultdict(lambda: defaultdict(int)), defaultdict(lambda: defaultdict(int)))
+    totals = tuple(defaultdict(lambda: defaultdict(int)) for _ in range(3))
     for old, new in changes:
         if old is not None:
             _contribute(totals, old, -1)
@@ -157,6 +189,7 @@ def apply_changes(
     for model, keys, measures, rows in (
         (ReportDay, DAY_KEYS, DAY_MEASURES, totals[0]),
         (ReportAgentDay, AGENT_KEYS, AGENT_MEASURES, totals[1]),
+        (ReportDurationMonth, DURATION_KEYS, DURATION_MEASURES, totals[2]),
     ):
         # Sorted, so that two transactions touching the same rows lock them in the same order (no deadlock).
         values = [
@@ -243,7 +276,7 @@ def agent_fact_rows(session: Session, created_clauses, closed_clauses):
 
 
 def refill(session: Session) -> None:
-    """Recompute both rollups from the facts, in two statements (a migration, a benchmark's generated facts)."""
+    """Recompute the rollups from the facts, in three statements (a migration, a benchmark's generated facts)."""
     clear(session)
     for model, keys, measures, rows in (
         (ReportDay, DAY_KEYS, DAY_MEASURES, fact_rows(session, [], [])),
@@ -253,16 +286,81 @@ def refill(session: Session) -> None:
             *(rows.c[key] for key in keys), *(func.sum(rows.c[name]) for name in measures)
         ).group_by(*(rows.c[key] for key in keys))
         session.execute(model.__table__.insert().from_select([*keys, *measures], grouped))
+    durations = duration_fact_rows(session)
+    grouped = select(
+        *(durations.c[key] for key in DURATION_KEYS), func.count(), func.sum(durations.c.ms)
+    ).group_by(*(durations.c[key] for key in DURATION_KEYS))
+    session.execute(
+        ReportDurationMonth.__table__.insert().from_select([*DURATION_KEYS, *DURATION_MEASURES], grouped)
+    )
+
+
+def month_sql(session: Session, day: ColumnElement) -> ColumnElement:
+    """The first day of ``day``'s month, in SQL."""
+    if is_postgres(session):
+        return cast(func.date_trunc("month", day), Date)
+    return func.date(day, "start of month")
+
+
+def duration_fact_rows(session: Session):
+    """Per fact and duration, its contribution to ``report_duration_months`` (columns ``DURATION_KEYS`` + ``ms``),
+    from the buckets stored on the facts."""
+    to_ms = _ms_sql(session)
+    branches = []
+    for duration, day_field in DURATION_DAYS.items():
+        day = getattr(F, day_field)
+        seconds = getattr(F, f"{duration}_seconds")
+        wall = getattr(F, f"{duration.removesuffix('_business')}_seconds")
+        branches.append(
+            select(
+                literal(duration).label("duration"),
+                month_sql(session, day).label("month"),
+                func.coalesce(F.priority, "").label("priority"),
+                getattr(F, f"{duration}_bucket").label("bucket"),
+                to_ms(seconds).label("ms"),
+            ).where(seconds.is_not(None), wall.is_not(None), day.is_not(None))
+        )
+    return union_all(*branches).subquery()
+
+
+def fill_buckets(session: Session, batch: int = 10_000) -> int:
+    """Set the duration buckets of facts stored without them (facts projected before buckets existed, a
+    benchmark's generated facts), in pages; returns how many facts were updated."""
+    seconds = [getattr(F, f"{duration}_seconds") for duration in DURATION_DAYS]
+    buckets = [f"{duration}_bucket" for duration in DURATION_DAYS]
+    after, updated = "", 0
+    while True:
+        rows = session.execute(
+            select(F.ticket_id, *seconds)
+            .where(F.ticket_id > after, or_(*(column.is_not(None) for column in seconds)))
+            .order_by(F.ticket_id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return updated
+        session.execute(
+            update(F),
+            [
+                {"ticket_id": ticket_id, **dict(zip(buckets, map(duration_bucket, values), strict=True))}
+                for ticket_id, *values in rows
+            ],
+        )
+        updated += len(rows)
+        after = rows[-1][0]
 
 
 def clear(session: Session) -> None:
-    for model in (ReportDay, ReportAgentDay):
+    for model in (ReportDay, ReportAgentDay, ReportDurationMonth):
         session.execute(delete(model))
 
 
 def table_rows(session: Session, model) -> dict[tuple, dict[str, int]]:
     """The rollup's rows that count (all-zero rows left by tickets that moved away are skipped), for comparisons."""
-    keys, measures = (DAY_KEYS, DAY_MEASURES) if model is ReportDay else (AGENT_KEYS, AGENT_MEASURES)
+    keys, measures = {
+        ReportDay: (DAY_KEYS, DAY_MEASURES),
+        ReportAgentDay: (AGENT_KEYS, AGENT_MEASURES),
+        ReportDurationMonth: (DURATION_KEYS, DURATION_MEASURES),
+    }[model]
     found = {}
     for row in session.scalars(select(model)):
         values = {name: getattr(row, name) for name in measures}

@@ -291,49 +291,83 @@ def test_sqlite_store_of_a_local_run_gives_the_same_figures(tmp_path, session, p
         engine.dispose()
 
 
-def test_percentiles_equal_postgresql_percentile_cont(session):
-    """The per-bucket selection of the percentiles gives exactly ``percentile_cont``'s figures (ties, one value,
-    values in many buckets, no priority, missing business durations)."""
-    import random
-    from datetime import UTC, date, datetime
-
-    from comptoir_reports.models import TicketFact
+def _expected_percentiles(session, column, clauses):
     from sqlalchemy import func, select
 
+    return {
+        reports.TOTAL if total else priority: (count, median, p90)
+        for priority, total, count, median, p90 in session.execute(
+            select(
+                TicketFact.priority,
+                func.grouping(TicketFact.priority),
+                func.count(column),
+                func.percentile_cont(0.5).within_group(column),
+                func.percentile_cont(0.9).within_group(column),
+            )
+            .where(*clauses)
+            .group_by(func.rollup(TicketFact.priority))
+        )
+        if count
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-11-02", "2026-11-02"),  # one day: the facts only
+        ("2026-10-01", "2026-12-31"),  # whole months: the monthly rollup only
+        ("2026-09-17", "2027-01-05"),  # whole months and the days around them
+        ("2026-10-01", "2026-11-20"),  # a whole month and the days after it
+    ],
+)
+@pytest.mark.parametrize("through_rollups", [True, False])
+def test_percentiles_equal_postgresql_percentile_cont(session, monkeypatch, start, end, through_rollups):
+    """The per-bucket selection of the percentiles gives exactly ``percentile_cont``'s figures (ties, one value,
+    values in many buckets, no priority, missing business durations), whether the buckets are counted from the
+    monthly rollup and the facts around it or from the facts alone."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from comptoir_reports import policy, rollups
+
     draw = random.Random(7)
-    day = date(2026, 11, 2)
-    durations = [0.0, 0.0, 12.5, 12.5, 12.5] + [draw.expovariate(1 / 90000) for _ in range(400)]
+    first = date(2026, 9, 1)
+    durations = [0.0, 0.0, 12.5, 12.5, 12.5] + [draw.expovariate(1 / 90000) for _ in range(1200)]
     for index, seconds in enumerate(durations):
+        # The first ones all on 2 November (ties in one day), the rest spread over September to January.
+        day = date(2026, 11, 2) if index < 40 else first + timedelta(days=draw.randrange(140))
         session.add(
             TicketFact(
                 ticket_id=f"00000000-0000-4000-8000-{index:012d}",
                 priority=["urgent", "normal", "low", None][index % 4] if index else "high",
-                created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+                created_at=datetime(day.year, day.month, day.day, 9, tzinfo=UTC),
                 created_day=day,
                 closed_day=day,
                 resolution_seconds=seconds,
                 resolution_business_seconds=None if index % 7 == 3 else round(seconds / 3, 1),
+                first_response_seconds=seconds / 10,
+                first_response_business_seconds=seconds / 30,
                 last_event_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
             )
         )
     session.flush()
-    clauses = [TicketFact.closed_day == day]
-    columns = {"wall": TicketFact.resolution_seconds, "business": TicketFact.resolution_business_seconds}
-    found = reports._exact_percentiles(session, columns, clauses)
-    for kind, column in columns.items():
-        stats = found[kind]
-        expected = {
-            reports.TOTAL if total else priority: (count, median, p90)
-            for priority, total, count, median, p90 in session.execute(
-                select(
-                    TicketFact.priority,
-                    func.grouping(TicketFact.priority),
-                    func.count(column),
-                    func.percentile_cont(0.5).within_group(column),
-                    func.percentile_cont(0.9).within_group(column),
-                )
-                .where(*clauses)
-                .group_by(func.rollup(TicketFact.priority))
-            )
-        }
-        assert {key: (s["count"], s["median"], s["p90"]) for key, s in stats.items()} == expected
+    rollups.refill(session)
+    if not through_rollups:
+        monkeypatch.setattr(reports, "_from_rollups", lambda *args, **kwargs: False)
+    scope = policy.scope_for(session, {"id": "00000000-0000-4000-8000-00000000ad11", "role": "admin"})
+    filters = reports.parse_filters({"start": start, "end": end})
+    for duration, day_column in (
+        ("resolution", TicketFact.closed_day),
+        ("first_response", TicketFact.created_day),
+    ):
+        found = reports._duration_stats(session, scope, filters, duration)
+        clauses = [day_column >= filters.start, day_column <= filters.end]
+        for clock, column in (
+            ("wall", getattr(TicketFact, f"{duration}_seconds")),
+            ("business", getattr(TicketFact, f"{duration}_business_seconds")),
+        ):
+            got = {
+                key: (stats[clock]["count"], stats[clock]["median"], stats[clock]["p90"])
+                for key, stats in found.items()
+                if stats[clock]
+            }
+            assert got == _expected_percentiles(session, column, clauses), (duration, clock)

@@ -7,7 +7,7 @@ import random
 import pytest
 from comptoir_common.errors import NotFound, PermissionDenied
 from comptoir_reports import directory, export, projection, rebuild, reports, rollups
-from comptoir_reports.models import RebuildRun, ReportAgentDay, ReportDay
+from comptoir_reports.models import RebuildRun, ReportAgentDay, ReportDay, ReportDurationMonth
 
 
 @pytest.fixture
@@ -126,7 +126,10 @@ def every_report(session, ks):
 
 def rollup_rows(session):
     session.flush()
-    return {model: rollups.table_rows(session, model) for model in (ReportDay, ReportAgentDay)}
+    return {
+        model: rollups.table_rows(session, model)
+        for model in (ReportDay, ReportAgentDay, ReportDurationMonth)
+    }
 
 
 def test_reports_from_rollups_equal_reports_from_facts(session, projected, monkeypatch):
@@ -163,7 +166,7 @@ def test_rebuild_from_replay_gives_exactly_the_incremental_figures(session, dire
         projection.apply_event(session, event)
     incremental = every_report(session, ks)
     incremental_rollups = rollup_rows(session)
-    assert incremental_rollups[ReportDay] and incremental_rollups[ReportAgentDay]
+    assert all(incremental_rollups.values())
 
     # The history as the tickets service replays it: in publication order, pages of 4.
     history = [event.to_envelope() for event in ks.events]
