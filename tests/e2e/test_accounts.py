@@ -124,6 +124,49 @@ def test_new_user_chooses_a_password_through_the_invitation_link(system, people)
         assert http.get("/api/v1/me", headers=headers).json()["role"] == "sales"
 
 
+def _web_login(http: httpx.Client, email: str, password: str) -> str:
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text).group(1)
+    signed_in = http.post("/login", data={"email": email, "password": password, "csrf_token": csrf})
+    assert signed_in.status_code == 200, signed_in.text
+    return csrf
+
+
+def test_admin_user_form_and_invitation_form_on_the_web_pages(system):
+    admin = _person(system, "admin")
+    email = _email("web", "a6telecom.example")
+    with system.client() as http:
+        csrf = _web_login(http, admin["email"], admin["password"])
+        form = {
+            "email": email,
+            "name": "Wenceslas Web",
+            "role": "agent",
+            "language": "fr",
+            "csrf_token": csrf,
+        }
+        forged = http.post("/admin/utilisateurs/nouveau", data=form | {"csrf_token": "forged"})
+        assert forged.status_code == 400 and "expiré" in forged.text and "Wenceslas Web" in forged.text
+        created = http.post("/admin/utilisateurs/nouveau", data=form)
+        assert created.status_code == 200 and "Le compte est créé" in created.text, created.text
+        user_url = str(created.url).split("?")[0].replace(system.base_url, "")
+        refused = http.post(user_url, data=form | {"name": "  ", "phone": "01 02 03 04 05"})
+        assert refused.status_code == 422 and "Le nom est obligatoire." in refused.text
+        assert "01 02 03 04 05" in refused.text
+        saved = http.post(user_url, data=form | {"name": "Wenceslas Renommé"})
+        assert saved.status_code == 200 and "Les modifications sont enregistrées." in saved.text
+
+    link = _link_from_mail(system, email, "invitation").replace(system.base_url, "")
+    with system.client() as http:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', http.get(link).text).group(1)
+        password = "Le-vent-se-leve-ce-matin"
+        different = http.post(link, data={"password": password, "confirm": "autre", "csrf_token": csrf})
+        assert different.status_code == 422 and "différents" in different.text
+        forged = http.post(link, data={"password": password, "confirm": password, "csrf_token": "forged"})
+        assert forged.status_code == 400 and "expiré" in forged.text
+        accepted = http.post(link, data={"password": password, "confirm": password, "csrf_token": csrf})
+        assert accepted.status_code == 200 and str(accepted.url).endswith("/login?notice=welcome")
+        system.login(http, email, password)
+
+
 def _refused_after(http: httpx.Client, headers: dict, deadline: float = 5.0) -> float:
     """Seconds until ``headers`` stop working (polling), or fail after ``deadline``."""
     started = time.perf_counter()

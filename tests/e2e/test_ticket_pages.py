@@ -139,6 +139,35 @@ def test_admin_configures_statuses_and_canned_responses(system):
         assert http.get("/api/v1/config/tickets", headers=not_admin.headers).status_code == 403
 
 
+def test_ticket_page_posts_with_a_forged_token_are_refused_on_the_page(system):
+    with system.client() as http:
+        agent = Person(system, http, "agent")
+        csrf = _web_login(http, agent)
+        ticket = http.post(
+            "/api/v1/tickets", json={"title": "Ligne coupée", "message": "m"}, headers=agent.headers
+        ).json()
+        ticket_url = f"/tickets/{ticket['id']}"
+        reply = http.post(f"{ticket_url}/reply", data={"body": "Texte à garder", "csrf_token": "forged"})
+        assert reply.status_code == 400 and "expiré" in reply.text and "Texte à garder" in reply.text
+        for path, data in (
+            ("edit", {"version": "1", "title": "Autre titre"}),
+            ("status", {"version": "1", "status": "closed"}),
+            ("take", {}),
+        ):
+            refused = http.post(f"{ticket_url}/{path}", data=data | {"csrf_token": "forged"})
+            assert refused.status_code == 400 and "expiré" in refused.text and "Ligne coupée" in refused.text
+        assert http.get(f"/api/v1/tickets/{ticket['id']}", headers=agent.headers).json()["version"] == 1
+
+        admin = Person(system, http, "admin")
+        csrf = _web_login(http, admin)
+        forged = http.post("/admin/tickets/attachment_limit/set", data={"megabytes": "5", "csrf_token": "x"})
+        assert forged.status_code == 400 and "expiré" in forged.text
+        malformed = http.post(
+            "/admin/tickets/attachment_limit/set", data={"megabytes": "cinq", "csrf_token": csrf}
+        )
+        assert malformed.status_code == 422 and "Valeur numérique invalide." in malformed.text
+
+
 def test_dashboard_filters_sort_and_views(system):
     with system.client() as http:
         agent = Person(system, http, "agent")

@@ -24,7 +24,7 @@ from comptoir_gateway.security import (
     sign_value,
 )
 from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, safe_next, submit_form
+from comptoir_gateway.web.routes import CSRF_MESSAGE, PostedForm, require_actor, safe_next, submit_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -258,22 +258,31 @@ async def _link_page(request: Request, services, token: str, purpose: str) -> Re
     return render_page(request, "password_set.html", {"info": info, "purpose": purpose})
 
 
+class NewPasswordForm(PostedForm):
+    """The password chosen from a reset or invitation link, typed twice."""
+
+    password: str = ""
+    confirm: str = ""
+
+
 async def _link_submit(
-    request: Request, services, token: str, purpose: str, password: str, confirm: str, csrf_token: str
+    request: Request, services, token: str, purpose: str, form: NewPasswordForm
 ) -> Response:
     page = {"info": {"purpose": purpose}, "purpose": purpose}
 
     def show_error(message: str, status_code: int) -> Response:
         return render_page(request, "password_set.html", page | {"error": message}, status_code=status_code)
 
-    if password != confirm and csrf_valid(request, csrf_token):
+    if form.password != form.confirm and csrf_valid(request, form.csrf_token):
         return show_error("Les deux mots de passe saisis sont différents.", 422)
     method = "reset_password" if purpose == "reset" else "accept_invitation"
     notice = "reset" if purpose == "reset" else "welcome"
     return await submit_form(
         request,
-        csrf_token,
-        lambda: services.call("auth", method, token=token, password=password, client=client_info(request)),
+        form.csrf_token,
+        lambda: services.call(
+            "auth", method, token=token, password=form.password, client=client_info(request)
+        ),
         on_error=show_error,
         on_success=lambda _: RedirectResponse(f"/login?notice={notice}", status_code=303),
     )
@@ -286,14 +295,9 @@ async def reset_page(token: str, request: Request, services: ServicesDep) -> Res
 
 @router.post("/mot-de-passe/reinitialiser/{token}")
 async def reset_submit(
-    token: str,
-    request: Request,
-    services: ServicesDep,
-    password: Annotated[str, Form()] = "",
-    confirm: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    token: str, request: Request, services: ServicesDep, form: Annotated[NewPasswordForm, Form()]
 ) -> Response:
-    return await _link_submit(request, services, token, "reset", password, confirm, csrf_token)
+    return await _link_submit(request, services, token, "reset", form)
 
 
 @router.get("/invitation/{token}")
@@ -303,14 +307,9 @@ async def invitation_page(token: str, request: Request, services: ServicesDep) -
 
 @router.post("/invitation/{token}")
 async def invitation_submit(
-    token: str,
-    request: Request,
-    services: ServicesDep,
-    password: Annotated[str, Form()] = "",
-    confirm: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    token: str, request: Request, services: ServicesDep, form: Annotated[NewPasswordForm, Form()]
 ) -> Response:
-    return await _link_submit(request, services, token, "invitation", password, confirm, csrf_token)
+    return await _link_submit(request, services, token, "invitation", form)
 
 
 # --- sign-up request ----------------------------------------------------------------------------------------

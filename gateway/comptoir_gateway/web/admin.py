@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from comptoir_gateway.rpc import ServicesDep
 from comptoir_gateway.security import client_info, csrf_valid
 from comptoir_gateway.web.rendering import render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, submit_form
+from comptoir_gateway.web.routes import CSRF_MESSAGE, PostedForm, require_actor, submit_form
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -78,16 +78,26 @@ async def users_page(
     )
 
 
-def _user_form(
-    email: str, name: str, phone: str, role: str, customer_id: str, language: str
-) -> dict[str, Any]:
+class UserForm(PostedForm):
+    """The admin's user form (new and edit)."""
+
+    email: str = ""
+    name: str = ""
+    phone: str = ""
+    role: str = "client"
+    customer_id: str = ""
+    language: str = "fr"
+
+
+def _user_fields(form: UserForm) -> dict[str, Any]:
+    """The user's fields for the auth service, from the form."""
     return {
-        "email": email.strip(),
-        "name": name.strip(),
-        "phone": phone.strip() or None,
-        "role": role,
-        "customer_id": customer_id.strip() or None,
-        "language": language or "fr",
+        "email": form.email.strip(),
+        "name": form.name.strip(),
+        "phone": form.phone.strip() or None,
+        "role": form.role,
+        "customer_id": form.customer_id.strip() or None,
+        "language": form.language or "fr",
     }
 
 
@@ -101,24 +111,16 @@ async def new_user_page(request: Request) -> Response:
 
 @router.post("/utilisateurs/nouveau")
 async def new_user_submit(
-    request: Request,
-    services: ServicesDep,
-    email: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    phone: Annotated[str, Form()] = "",
-    role: Annotated[str, Form()] = "client",
-    customer_id: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "fr",
-    csrf_token: Annotated[str, Form()] = "",
+    request: Request, services: ServicesDep, form: Annotated[UserForm, Form()]
 ) -> Response:
     actor = require_actor(request)
-    form = _user_form(email, name, phone, role, customer_id, language)
+    fields = _user_fields(form)
     return await submit_form(
         request,
-        csrf_token,
-        lambda: services.call("auth", "create_user", actor=actor, fields=form, client=client_info(request)),
+        form.csrf_token,
+        lambda: services.call("auth", "create_user", actor=actor, fields=fields, client=client_info(request)),
         on_error=lambda message, status: render_page(
-            request, "admin/user_form.html", {"form": form, "error": message}, status_code=status
+            request, "admin/user_form.html", {"form": fields, "error": message}, status_code=status
         ),
         on_success=lambda user: RedirectResponse(
             f"/admin/utilisateurs/{user['id']}?notice=created", status_code=303
@@ -147,27 +149,18 @@ async def user_page(user_id: str, request: Request, services: ServicesDep, notic
 
 @router.post("/utilisateurs/{user_id}")
 async def user_submit(
-    user_id: str,
-    request: Request,
-    services: ServicesDep,
-    email: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
-    phone: Annotated[str, Form()] = "",
-    role: Annotated[str, Form()] = "client",
-    customer_id: Annotated[str, Form()] = "",
-    language: Annotated[str, Form()] = "fr",
-    csrf_token: Annotated[str, Form()] = "",
+    user_id: str, request: Request, services: ServicesDep, form: Annotated[UserForm, Form()]
 ) -> Response:
     actor = require_actor(request)
-    form = _user_form(email, name, phone, role, customer_id, language)
+    fields = _user_fields(form)
     return await submit_form(
         request,
-        csrf_token,
+        form.csrf_token,
         lambda: services.call(
-            "auth", "update_user", actor=actor, user_id=user_id, changes=form, client=client_info(request)
+            "auth", "update_user", actor=actor, user_id=user_id, changes=fields, client=client_info(request)
         ),
         on_error=lambda message, status: _user_page(
-            request, services, actor, user_id, form=form, error=message, status_code=status
+            request, services, actor, user_id, form=fields, error=message, status_code=status
         ),
         on_success=lambda _: RedirectResponse(f"/admin/utilisateurs/{user_id}?notice=saved", status_code=303),
         propagate=(403, 404),

@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from comptoir_gateway.rpc import ServicesDep
 from comptoir_gateway.security import csrf_valid
 from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, submit_form
+from comptoir_gateway.web.routes import CSRF_MESSAGE, PostedForm, require_actor, submit_form
 
 router = APIRouter(prefix="/admin/customers", include_in_schema=False)
 
@@ -63,19 +63,23 @@ async def customers_page(
     )
 
 
-def _form_payload(
-    name: str,
-    account_number: str,
-    phone: str,
-    street: str,
-    postal_code: str,
-    city: str,
-    domains: str,
-    contacts: str,
-) -> dict[str, Any]:
-    """The manual customer form: contacts one a line, ``Nom ; email[, email] ; téléphone ; fonction``."""
+class CustomerForm(PostedForm):
+    """The manual customer form (new and edit)."""
+
+    name: str = ""
+    account_number: str = ""
+    phone: str = ""
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+    domains: str = ""
+    contacts: str = ""
+
+
+def _form_payload(form: CustomerForm) -> dict[str, Any]:
+    """The customer from the manual form: contacts one a line, ``Nom ; email[, email] ; téléphone ; fonction``."""
     parsed_contacts = []
-    for line in contacts.splitlines():
+    for line in form.contacts.splitlines():
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(";")] + ["", "", "", ""]
@@ -87,13 +91,13 @@ def _form_payload(
                 "role": parts[3] or None,
             }
         )
-    address = {"street": street, "postal_code": postal_code, "city": city}
+    address = {"street": form.street, "postal_code": form.postal_code, "city": form.city}
     return {
-        "name": name,
-        "account_number": account_number or None,
-        "phone": phone or None,
+        "name": form.name,
+        "account_number": form.account_number or None,
+        "phone": form.phone or None,
         "addresses": [address] if any(address.values()) else [],
-        "email_domains": [d for d in domains.replace(",", " ").split() if d],
+        "email_domains": [d for d in form.domains.replace(",", " ").split() if d],
         "contacts": parsed_contacts,
     }
 
@@ -128,35 +132,15 @@ async def new_customer_page(request: Request) -> Response:
 
 @router.post("/new")
 async def new_customer_submit(
-    request: Request,
-    services: ServicesDep,
-    name: FormField = "",
-    account_number: FormField = "",
-    phone: FormField = "",
-    street: FormField = "",
-    postal_code: FormField = "",
-    city: FormField = "",
-    domains: FormField = "",
-    contacts: FormField = "",
-    csrf_token: FormField = "",
+    request: Request, services: ServicesDep, form: Annotated[CustomerForm, Form()]
 ) -> Response:
     actor = require_actor(request)
-    form = dict(
-        name=name,
-        account_number=account_number,
-        phone=phone,
-        street=street,
-        postal_code=postal_code,
-        city=city,
-        domains=domains,
-        contacts=contacts,
-    )
     return await submit_form(
         request,
-        csrf_token,
-        lambda: services.call("crm_sync", "create_customer", actor=actor, customer=_form_payload(**form)),
+        form.csrf_token,
+        lambda: services.call("crm_sync", "create_customer", actor=actor, customer=_form_payload(form)),
         on_error=lambda message, status: render_page(
-            request, "customer_form.html", {"form": form, "error": message}, status_code=status
+            request, "customer_form.html", {"form": form.values(), "error": message}, status_code=status
         ),
         on_success=lambda customer: RedirectResponse(
             f"/admin/customers/{customer['id']}?saved=1", status_code=303
@@ -252,40 +236,19 @@ async def edit_customer_page(request: Request, customer_id: str, services: Servi
 
 @router.post("/{customer_id}/edit")
 async def edit_customer_submit(
-    request: Request,
-    customer_id: str,
-    services: ServicesDep,
-    name: FormField = "",
-    account_number: FormField = "",
-    phone: FormField = "",
-    street: FormField = "",
-    postal_code: FormField = "",
-    city: FormField = "",
-    domains: FormField = "",
-    contacts: FormField = "",
-    csrf_token: FormField = "",
+    request: Request, customer_id: str, services: ServicesDep, form: Annotated[CustomerForm, Form()]
 ) -> Response:
     actor = require_actor(request)
-    form = dict(
-        name=name,
-        account_number=account_number,
-        phone=phone,
-        street=street,
-        postal_code=postal_code,
-        city=city,
-        domains=domains,
-        contacts=contacts,
-    )
     customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
-    context = {"form": form, "customer": customer}
-    payload = _form_payload(**form)
+    context = {"form": form.values(), "customer": customer}
+    payload = _form_payload(form)
     # Keep existing contacts (their ids) when the same person is still listed.
     by_email = {e: c["id"] for c in customer.get("contacts") or [] for e in c["emails"]}
     for contact in payload["contacts"]:
         contact["id"] = next((by_email[e.lower()] for e in contact["emails"] if e.lower() in by_email), None)
     return await submit_form(
         request,
-        csrf_token,
+        form.csrf_token,
         lambda: services.call(
             "crm_sync", "update_customer", actor=actor, customer_id=customer_id, customer=payload
         ),

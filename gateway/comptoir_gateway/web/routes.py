@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from comptoir_gateway.security import csrf_valid, optional_actor
@@ -37,6 +38,19 @@ def safe_next(next_path: str | None) -> str:
     if next_path and next_path.startswith("/") and not next_path.startswith("//"):
         return next_path
     return "/"
+
+
+class PostedForm(BaseModel):
+    """The fields of a page's form, read with ``Annotated[Model, Form()]``; every one carries the CSRF token.
+
+    Fields the model does not declare are ignored (pydantic's default), as with one ``Form()`` parameter each.
+    """
+
+    csrf_token: str = ""
+
+    def values(self) -> dict[str, Any]:
+        """The submitted fields without the token: what the form shows again."""
+        return self.model_dump(exclude={"csrf_token"})
 
 
 ErrorPage = Callable[[str, int], Response | Awaitable[Response]]

@@ -15,9 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway import uploads
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import csrf_valid
-from comptoir_gateway.web.rendering import render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.rendering import error_text, render_page
+from comptoir_gateway.web.routes import ErrorPage, require_actor, submit_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,11 +66,6 @@ HISTORY_LABELS = {
 THREADING_ROLES = ("admin", "agent", "sales")
 MOVE_ROLES = ("admin", "agent")
 FIELD_LABELS = {"title": "le titre", "type": "le type", "priority": "la priorité", "followers": "les abonnés"}
-
-
-def _error_text(exc: HTTPException) -> str:
-    detail = exc.detail
-    return detail if isinstance(detail, str) else detail.get("message", "Demande refusée.")
 
 
 def _list_params(request: Request) -> tuple[dict[str, Any], str, str | None]:
@@ -178,6 +172,7 @@ async def new_ticket_submit(request: Request, services: ServicesDep) -> Response
     actor = require_actor(request)
     limit = await uploads.attachment_limit(services, actor)
     uploads.check_content_length(request, limit)
+    # The form is read before submit_form checks its token: the token is one of its multipart fields.
     form = await request.form(max_files=uploads.MAX_FILES_PER_MESSAGE, max_fields=50)
     try:
         values = {
@@ -190,11 +185,10 @@ async def new_ticket_submit(request: Request, services: ServicesDep) -> Response
             "assignees": [str(a) for a in form.getlist("assignees") if a] or None,
             "idempotency_key": str(form.get("idempotency_key") or "")[:200] or uuid.uuid4().hex,
         }
-        if not csrf_valid(request, str(form.get("csrf_token") or "")):
-            return await _form_page(request, services, actor, values, CSRF_MESSAGE, 400)
-        try:
+
+        async def create() -> dict[str, Any]:
             attachments = await uploads.store_uploads(request, uploads.uploaded_files(form), limit)
-            ticket = await services.call(
+            return await services.call(
                 "tickets",
                 "create_ticket",
                 actor=actor,
@@ -202,13 +196,16 @@ async def new_ticket_submit(request: Request, services: ServicesDep) -> Response
                 attachments=attachments,
                 **{k: v for k, v in values.items() if v is not None},
             )
-        except HTTPException as exc:
-            if exc.status_code >= 500:
-                raise
-            return await _form_page(request, services, actor, values, _error_text(exc), exc.status_code)
+
+        return await submit_form(
+            request,
+            str(form.get("csrf_token") or ""),
+            create,
+            on_error=lambda message, status: _form_page(request, services, actor, values, message, status),
+            on_success=lambda ticket: RedirectResponse(f"/tickets/{ticket['id']}?created=1", status_code=303),
+        )
     finally:
         await form.close()
-    return RedirectResponse(f"/tickets/{ticket['id']}?created=1", status_code=303)
 
 
 # --- ticket page --------------------------------------------------------------------------------------------
@@ -267,6 +264,18 @@ async def _ticket_page(
     )
 
 
+def _ticket_refusal(
+    request: Request, services, actor: dict[str, Any], ticket_id: str, reply: dict | None = None
+) -> ErrorPage:
+    """The ticket page again, as it is now, with the French refusal of a form posted from it."""
+
+    async def show(message: str, status: int) -> Response:
+        ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+        return await _ticket_page(request, services, actor, ticket, error=message, reply=reply, status=status)
+
+    return show
+
+
 @router.get("/tickets/{ticket_id}")
 async def ticket_page(
     ticket_id: str, request: Request, services: ServicesDep, created: int = 0, moved: int = 0
@@ -303,21 +312,16 @@ async def move_message(
     """Move a mail's message to another ticket (named by its number); the tickets service checks role and
     visibility of both tickets."""
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-        return await _ticket_page(request, services, actor, ticket, error=CSRF_MESSAGE, status=400)
-    try:
-        moved = await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "tickets", "move_email_message", actor=actor, message_id=message_id, target_number=target_number
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code == 403:
-            raise
-        ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-        return await _ticket_page(
-            request, services, actor, ticket, error=_error_text(exc), status=exc.status_code
-        )
-    return RedirectResponse(f"/tickets/{moved['ticket_id']}?moved=1", status_code=303)
+        ),
+        on_error=_ticket_refusal(request, services, actor, ticket_id),
+        on_success=lambda moved: RedirectResponse(f"/tickets/{moved['ticket_id']}?moved=1", status_code=303),
+        propagate=(403,),
+    )
 
 
 @router.post("/tickets/{ticket_id}/reply")
@@ -327,19 +331,15 @@ async def ticket_reply(ticket_id: str, request: Request, services: ServicesDep) 
     try:
         uploads.check_content_length(request, limit)
     except HTTPException as exc:
-        ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-        return await _ticket_page(request, services, actor, ticket, error=_error_text(exc), status=413)
+        # Outside submit_form: a body that cannot fit is refused unread, so there is neither a token to check nor
+        # a typed text to give back.
+        return await _ticket_refusal(request, services, actor, ticket_id)(error_text(exc), 413)
     form = await request.form(max_files=uploads.MAX_FILES_PER_MESSAGE, max_fields=20)
     try:
         body = str(form.get("body") or "")
         internal = form.get("internal") == "1"
-        reply = {"body": body, "internal": internal}
-        if not csrf_valid(request, str(form.get("csrf_token") or "")):
-            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-            return await _ticket_page(
-                request, services, actor, ticket, error=CSRF_MESSAGE, reply=reply, status=400
-            )
-        try:
+
+        async def send() -> None:
             attachments = await uploads.store_uploads(request, uploads.uploaded_files(form), limit)
             await services.call(
                 "tickets",
@@ -351,52 +351,50 @@ async def ticket_reply(ticket_id: str, request: Request, services: ServicesDep) 
                 attachments=attachments,
                 source="web",
             )
-        except HTTPException as exc:
-            if exc.status_code >= 500 or exc.status_code == 404:
-                raise
-            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-            # The typed text is put back in the form: nothing is lost.
-            return await _ticket_page(
-                request, services, actor, ticket, error=_error_text(exc), reply=reply, status=exc.status_code
-            )
+
+        return await submit_form(
+            request,
+            str(form.get("csrf_token") or ""),
+            send,
+            # The typed text is put back in the form (a file over the limit included): nothing is lost.
+            on_error=_ticket_refusal(
+                request, services, actor, ticket_id, reply={"body": body, "internal": internal}
+            ),
+            on_success=lambda _: RedirectResponse(
+                f"/tickets/{ticket_id}?{'note' if internal else 'sent'}=1#messages-end", status_code=303
+            ),
+            propagate=(404,),
+        )
     finally:
         await form.close()
-    anchor = "#messages-end"
-    return RedirectResponse(
-        f"/tickets/{ticket_id}?{'note' if internal else 'sent'}=1{anchor}", status_code=303
-    )
 
 
-async def _update(request: Request, services, actor, ticket_id: str, version: str, changes: dict) -> Response:
-    try:
-        await services.call(
+async def _update(
+    request: Request, services, actor, ticket_id: str, csrf_token: str, version: str, changes: dict
+) -> Response:
+    """A change posted from the ticket page; a refusal (a conflict too) shows the page again as it is now."""
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "tickets",
             "update_ticket",
             actor=actor,
             ticket_id=ticket_id,
             version=int(version or 0),
             changes=changes,
-        )
-    except HTTPException as exc:
-        if exc.status_code == 409 and isinstance(exc.detail, dict) and "ticket" in exc.detail:
-            return await _ticket_page(
-                request, services, actor, exc.detail["ticket"], error=exc.detail["message"], status=409
-            )
-        if exc.status_code in (403, 422):
-            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-            return await _ticket_page(
-                request, services, actor, ticket, error=_error_text(exc), status=exc.status_code
-            )
-        raise
-    return RedirectResponse(f"/tickets/{ticket_id}?saved=1", status_code=303)
+        ),
+        on_error=_ticket_refusal(request, services, actor, ticket_id),
+        on_success=lambda _: RedirectResponse(f"/tickets/{ticket_id}?saved=1", status_code=303),
+        propagate=(404,),
+    )
 
 
 @router.post("/tickets/{ticket_id}/edit")
 async def ticket_edit(ticket_id: str, request: Request, services: ServicesDep) -> Response:
     actor = require_actor(request)
+    # Read whole: which fields are present says what the form changes.
     form = await request.form(max_fields=50)
-    if not csrf_valid(request, str(form.get("csrf_token") or "")):
-        raise HTTPException(400, CSRF_MESSAGE)
     changes: dict[str, Any] = {}
     for name in ("title", "type", "priority", "status", "customer_id"):
         if name in form:
@@ -406,7 +404,15 @@ async def ticket_edit(ticket_id: str, request: Request, services: ServicesDep) -
             changes[name] = value or None
     if "assignees_present" in form:
         changes["assignees"] = [str(a) for a in form.getlist("assignees") if a]
-    return await _update(request, services, actor, ticket_id, str(form.get("version") or "0"), changes)
+    return await _update(
+        request,
+        services,
+        actor,
+        ticket_id,
+        str(form.get("csrf_token") or ""),
+        str(form.get("version") or "0"),
+        changes,
+    )
 
 
 @router.post("/tickets/{ticket_id}/status")
@@ -420,9 +426,7 @@ async def ticket_status(
 ) -> Response:
     """Close or reopen (the buttons of the ticket page)."""
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    return await _update(request, services, actor, ticket_id, version, {"status": status})
+    return await _update(request, services, actor, ticket_id, csrf_token, version, {"status": status})
 
 
 @router.post("/tickets/{ticket_id}/take")
@@ -430,10 +434,14 @@ async def ticket_take(
     ticket_id: str, request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    await services.call("tickets", "take_ticket", actor=actor, ticket_id=ticket_id)
-    return RedirectResponse(f"/tickets/{ticket_id}?taken=1", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("tickets", "take_ticket", actor=actor, ticket_id=ticket_id),
+        on_error=_ticket_refusal(request, services, actor, ticket_id),
+        on_success=lambda _: RedirectResponse(f"/tickets/{ticket_id}?taken=1", status_code=303),
+        propagate=(404,),
+    )
 
 
 # --- configuration (admins) ---------------------------------------------------------------------------------
@@ -454,67 +462,69 @@ CONFIG_FIELDS = {
 }
 
 
+def _config_params(resource: str, operation: str, form: Any) -> dict[str, Any]:
+    """The arguments of ``configure`` from the posted form; ValueError on a malformed number."""
+    params: dict[str, Any] = {}
+    if resource == "calendar":
+        params["config"] = {
+            "timezone": str(form.get("timezone") or "Europe/Paris"),
+            "opening": str(form.get("opening") or ""),
+            "closing": str(form.get("closing") or ""),
+            "workdays": [int(d) for d in form.getlist("workdays")],
+            "french_holidays": form.get("french_holidays") == "1",
+            "extra_holidays": [d.strip() for d in str(form.get("extra_holidays") or "").split() if d.strip()],
+        }
+    elif resource == "attachment_limit":
+        params["limit_bytes"] = int(float(str(form.get("megabytes") or "0").replace(",", ".")) * 1024 * 1024)
+    elif resource == "statuses" and operation == "reorder":
+        params["keys"] = [k for k in str(form.get("keys") or "").split(",") if k]
+    else:
+        for name in CONFIG_FIELDS.get(resource, ()):
+            value = form.get(name)
+            if value is None or value == "":
+                continue
+            if name == "target_hours":
+                params["target_minutes"] = int(round(float(str(value).replace(",", ".")) * 60))
+            elif name == "is_default":
+                params["is_default"] = value == "1"
+            else:
+                params[name] = str(value)
+        key = str(form.get("key") or "")
+        if operation in ("update", "remove"):
+            params["canned_id" if resource == "canned_responses" else "key"] = key
+        if operation == "remove" and resource != "canned_responses":
+            params["replacement"] = str(form.get("replacement") or "") or None
+    return params
+
+
 @router.post("/admin/tickets/{resource}/{operation}")
 async def config_submit(resource: str, operation: str, request: Request, services: ServicesDep) -> Response:
     actor = require_actor(request)
     form = await request.form(max_fields=100)
-    if not csrf_valid(request, str(form.get("csrf_token") or "")):
-        raise HTTPException(400, CSRF_MESSAGE)
-    params: dict[str, Any] = {}
-    try:
-        if resource == "calendar":
-            params["config"] = {
-                "timezone": str(form.get("timezone") or "Europe/Paris"),
-                "opening": str(form.get("opening") or ""),
-                "closing": str(form.get("closing") or ""),
-                "workdays": [int(d) for d in form.getlist("workdays")],
-                "french_holidays": form.get("french_holidays") == "1",
-                "extra_holidays": [
-                    d.strip() for d in str(form.get("extra_holidays") or "").split() if d.strip()
-                ],
-            }
-        elif resource == "attachment_limit":
-            params["limit_bytes"] = int(
-                float(str(form.get("megabytes") or "0").replace(",", ".")) * 1024 * 1024
-            )
-        elif resource == "statuses" and operation == "reorder":
-            params["keys"] = [k for k in str(form.get("keys") or "").split(",") if k]
-        else:
-            for name in CONFIG_FIELDS.get(resource, ()):
-                value = form.get(name)
-                if value is None or value == "":
-                    continue
-                if name == "target_hours":
-                    params["target_minutes"] = int(round(float(str(value).replace(",", ".")) * 60))
-                elif name == "is_default":
-                    params["is_default"] = value == "1"
-                else:
-                    params[name] = str(value)
-            key = str(form.get("key") or "")
-            if operation in ("update", "remove"):
-                params["canned_id" if resource == "canned_responses" else "key"] = key
-            if operation == "remove" and resource != "canned_responses":
-                params["replacement"] = str(form.get("replacement") or "") or None
-    except ValueError:
-        config = await services.call("tickets", "get_configuration", actor=actor)
-        return render_page(
-            request,
-            "admin_tickets.html",
-            {"config": config, "saved": False, "error": "Valeur numérique invalide."},
-            status_code=422,
-        )
-    try:
+
+    async def configure() -> None:
+        try:
+            params = _config_params(resource, operation, form)
+        except ValueError as exc:
+            raise HTTPException(422, "Valeur numérique invalide.") from exc
         await services.call(
             "tickets", "configure", actor=actor, resource=resource, operation=operation, **params
         )
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code == 403:
-            raise
+
+    async def show_error(message: str, status: int) -> Response:
         config = await services.call("tickets", "get_configuration", actor=actor)
         return render_page(
             request,
             "admin_tickets.html",
-            {"config": config, "saved": False, "error": _error_text(exc)},
-            status_code=exc.status_code,
+            {"config": config, "saved": False, "error": message},
+            status_code=status,
         )
-    return RedirectResponse("/admin/tickets?saved=1", status_code=303)
+
+    return await submit_form(
+        request,
+        str(form.get("csrf_token") or ""),
+        configure,
+        on_error=show_error,
+        on_success=lambda _: RedirectResponse("/admin/tickets?saved=1", status_code=303),
+        propagate=(403,),
+    )
