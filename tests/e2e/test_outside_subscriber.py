@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -11,15 +10,16 @@ import uuid
 from pathlib import Path
 
 import pika
+from comptoir_testing.processes import start_process, stop_processes
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "subscriber.py"
 
 
 def _start(system, queue: str, output: Path, log: Path) -> subprocess.Popen:
-    process = subprocess.Popen(
+    process = start_process(
         [sys.executable, str(EXAMPLE), "--amqp-uri", system.amqp_uri, "--queue", queue,
          "--bind", "tickets.events:ticket.created", "--output", str(output)],
-        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        log_path=log,
     )  # fmt: skip
     deadline = time.monotonic() + 20
     while f"ready: consuming {queue}" not in log.read_text(errors="replace"):
@@ -76,8 +76,8 @@ def test_subscriber_misses_nothing_while_down(system, tmp_path):
             before = create(2)
             _wait_for_ticket_ids(output, before)
 
-            subscriber.send_signal(signal.SIGTERM)
-            assert subscriber.wait(timeout=15) == 0
+            stop_processes([subscriber], timeout=15)
+            assert subscriber.returncode == 0
             while_down = create(5)
             # The events wait in the subscriber's own durable queue.
             deadline = time.monotonic() + 20
@@ -89,8 +89,7 @@ def test_subscriber_misses_nothing_while_down(system, tmp_path):
             subscriber = _start(system, queue, output, log)
             events = _wait_for_ticket_ids(output, before | while_down)
         finally:
-            subscriber.send_signal(signal.SIGTERM)
-            subscriber.wait(timeout=15)
+            stop_processes([subscriber], timeout=15)
     mine = [e for e in events if e["data"]["id"] in before | while_down]
     assert len(mine) == 7 and len({e["id"] for e in mine}) == 7  # each once
     assert _queue_depth(system.amqp_uri, queue) == 0  # everything acknowledged

@@ -167,7 +167,7 @@ class WorkerDatabaseDouble:
         self.session.rollback()
 
 
-def service_session_fixtures(service_name: str):
+def service_session_fixtures(service_name: str, *, pool_size: int = 2):
     """``engine, session = service_session_fixtures("tickets")`` in a service's tests/conftest.py.
 
     ``engine`` is this run's migrated database of the service; ``session`` a rolled-back session on it per test.
@@ -176,7 +176,7 @@ def service_session_fixtures(service_name: str):
 
     @pytest.fixture(scope="session", name="engine")
     def engine_fixture(migrated_database):
-        engine = make_engine(migrated_database(service_name))
+        engine = make_engine(migrated_database(service_name), pool_size=pool_size)
         yield engine
         engine.dispose()
 
@@ -186,6 +186,22 @@ def service_session_fixtures(service_name: str):
             yield session
 
     return engine_fixture, session_fixture
+
+
+def service_session_factory_fixture(service_name: str, *, name: str, pool_size: int = 2):
+    """A session-scoped fixture ``name``: a factory of sessions that really commit, on this run's migrated database
+    of ``service_name`` (for code under test that manages its own transactions, or another service's store).
+
+    ``tickets_factory = service_session_factory_fixture("tickets", name="tickets_factory")`` in a conftest."""
+    from comptoir_common.db import make_engine, make_session_factory
+
+    @pytest.fixture(scope="session", name=name)
+    def factory_fixture(migrated_database):
+        engine = make_engine(migrated_database(service_name), pool_size=pool_size)
+        yield make_session_factory(engine)
+        engine.dispose()
+
+    return factory_fixture
 
 
 @pytest.fixture(scope="session")

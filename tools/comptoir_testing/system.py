@@ -1,4 +1,7 @@
-"""The whole system as real processes (service runners and the gateway) for end-to-end tests."""
+"""The whole system as real processes (service runners and the gateway) for end-to-end tests.
+
+Each process runs in a process group of its own, stopped whole whatever ends the run (``comptoir_testing.processes``).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from comptoir_dev.registry import SERVICES, ServiceInfo, service
 
 from comptoir_testing import infra
 from comptoir_testing.fixtures import SmtpServer
+from comptoir_testing.processes import start_process, stop_processes
 
 DEFAULT_SERVICES = tuple(info.name for info in SERVICES)
 
@@ -66,8 +70,9 @@ class SystemUnderTest:
             "WEBHOOKS_FIRST_RETRY_SECONDS": "0.5",
             "WEBHOOKS_MAX_RETRY_SECONDS": "2",
             "WEBHOOKS_TIMEOUT": "5",
-            # A broker slow to answer on a loaded machine is not a broker that is down: wait longer than the default.
-            "COMPTOIR_BROKER_WAIT": os.environ.get("COMPTOIR_BROKER_WAIT", "120"),
+            # A broker slow to answer on a loaded machine is not a broker that is down: wait longer than the default,
+            # but give up before wait_healthy does, so that the failure shows the service's own account of it.
+            "COMPTOIR_BROKER_WAIT": os.environ.get("COMPTOIR_BROKER_WAIT", "60"),
             # Several systems share one PostgreSQL in a test run: few idle connections each (benchmarks override).
             "COMPTOIR_DB_IDLE_CONNECTIONS": "3",
         }
@@ -82,46 +87,41 @@ class SystemUnderTest:
         path = self.log_path(name)
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
+    def launch(self, key: str, args: list[str], env: dict[str, str], health_port: int) -> str:
+        """Start one process under ``key`` (its own process group, output in its log); returns the key."""
+        self.processes[key] = start_process(args, env=env, log_path=self.log_path(key))
+        self.health_ports[key] = health_port
+        return key
+
     def start_service(self, name: str, instance: str | None = None, env: dict[str, str] | None = None) -> str:
         """Start one instance of a service (``instance`` names a second one); returns the process key.
 
         ``env`` adds settings for this instance only (e.g. a smaller ``<SERVICE>_MAX_WORKERS``)."""
-        key = instance or name
         info: ServiceInfo = service(name)
         port = infra.free_port()
         env = self.env() | {f"{info.env_prefix}HEALTH_PORT": str(port)} | (env or {})
-        self.processes[key] = subprocess.Popen(
-            [sys.executable, "-m", info.package],
-            env=env,
-            stdout=self.log_path(key).open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        self.health_ports[key] = port
-        return key
+        return self.launch(instance or name, [sys.executable, "-m", info.package], env, port)
 
     def start_gateway(self) -> None:
-        self.processes["gateway"] = subprocess.Popen(
-            [sys.executable, "-m", "comptoir_gateway"],
-            env=self.env(),
-            stdout=self.log_path("gateway").open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        self.health_ports["gateway"] = self.gateway_port
+        self.launch("gateway", [sys.executable, "-m", "comptoir_gateway"], self.env(), self.gateway_port)
 
     def start_extra_gateway(self, key: str = "gateway-2") -> str:
         """Another gateway instance on its own port (e.g. one started after a revocation); returns its base URL."""
         port = infra.free_port()
-        self.processes[key] = subprocess.Popen(
-            [sys.executable, "-m", "comptoir_gateway"],
-            env=self.env() | {"COMPTOIR_PORT": str(port)},
-            stdout=self.log_path(key).open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        self.health_ports[key] = port
-        self.wait_healthy([key])
+        env = self.env() | {"COMPTOIR_PORT": str(port)}
+        self.launch(key, [sys.executable, "-m", "comptoir_gateway"], env, port)
+        try:
+            self.wait_healthy([key])
+        except BaseException:
+            self.stop_process(key)
+            raise
         return f"http://127.0.0.1:{port}"
 
-    def wait_healthy(self, keys: list[str] | None = None, timeout: float = 180.0) -> None:
+    def wait_healthy(self, keys: list[str] | None = None, timeout: float = 90.0) -> None:
+        """Wait until each process answers ``/healthz``; ProcessFailed (with the log's tail) if one exits or is late.
+
+        Under pytest-timeout's 180 s per test, which also times the fixture starting the system: a longer wait would
+        end in its stack dump instead of the log tail."""
         deadline = time.monotonic() + timeout
         for key in keys or list(self.processes):
             url = f"http://127.0.0.1:{self.health_ports[key]}/healthz"
@@ -139,21 +139,21 @@ class SystemUnderTest:
                 time.sleep(0.2)
 
     def start(self, services: tuple[str, ...] = DEFAULT_SERVICES) -> None:
-        for name in services:
-            self.start_service(name)
-        self.start_gateway()
-        self.wait_healthy()
+        """Start the services and the gateway and wait until all are healthy; on any failure, stop what started."""
+        try:
+            for name in services:
+                self.start_service(name)
+            self.start_gateway()
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
 
     def stop_process(self, key: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        """Send ``sig`` to the process's group, then SIGKILL the group after ``timeout`` seconds."""
         process = self.processes.pop(key, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_processes([process], sig, timeout)
 
     def kill(self, key: str) -> None:
         """SIGKILL one process (no clean shutdown: unacknowledged messages go back to their queues)."""
@@ -174,9 +174,11 @@ class SystemUnderTest:
                     total += sample.value
         return total
 
-    def stop(self) -> None:
-        for key in list(self.processes):
-            self.stop_process(key)
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop every process at once (SIGTERM to each group, then SIGKILL to the groups after ``timeout``)."""
+        processes = list(self.processes.values())
+        self.processes.clear()
+        stop_processes(processes, timeout=timeout)
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=30.0, follow_redirects=True)

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import pytest
 from comptoir_common.db import make_engine, make_session_factory
-from comptoir_testing.fixtures import rolled_back_session
+from comptoir_testing.fixtures import service_session_fixtures
 
-
-@pytest.fixture(scope="session")
-def crm_engine(migrated_database):
-    engine = make_engine(migrated_database("crm_sync"), pool_size=4)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(crm_engine):
-    with rolled_back_session(crm_engine) as session:
-        yield session
+engine, session = service_session_fixtures("crm_sync")
 
 
 @pytest.fixture(scope="module")

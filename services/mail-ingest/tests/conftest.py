@@ -7,10 +7,14 @@ import uuid
 import pytest
 from comptoir_common import mailthread
 from comptoir_common.blobs import DirectoryBlobStore
-from comptoir_common.db import make_engine, make_session_factory, session_scope
+from comptoir_common.db import session_scope
+from comptoir_testing.fixtures import service_session_factory_fixture
 
 SECRET = "test-secret-for-mail-threading"
 DOMAIN = "comptoir.local"
+
+ingest_factory = service_session_factory_fixture("mail_ingest", name="ingest_factory")
+tickets_factory = service_session_factory_fixture("tickets", name="tickets_factory")
 
 
 class Harness:
@@ -65,20 +69,6 @@ class Harness:
 
     def close(self):
         self.session.close()
-
-
-@pytest.fixture(scope="session")
-def ingest_factory(migrated_database):
-    engine = make_engine(migrated_database("mail_ingest"), pool_size=2)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def tickets_factory(migrated_database):
-    engine = make_engine(migrated_database("tickets"), pool_size=2)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture

@@ -5,25 +5,10 @@ The known data set (``story``) is five tickets whose figures were computed by ha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from comptoir_common.db import make_engine
-from comptoir_testing.fixtures import rolled_back_session
-from sqlalchemy.orm import Session
+from comptoir_testing.fixtures import service_session_fixtures
 
-
-@pytest.fixture(scope="session")
-def reports_engine(migrated_database):
-    engine = make_engine(migrated_database("reports"), pool_size=2)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(reports_engine) -> Iterator[Session]:
-    with rolled_back_session(reports_engine) as session:
-        yield session
+engine, session = service_session_fixtures("reports")
 
 
 @pytest.fixture

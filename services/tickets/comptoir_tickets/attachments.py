@@ -1,8 +1,8 @@
 """Attachments: the type decided by the content (magic bytes), image previews, references into the blob store.
 
 The gateway streams uploads into the shared blob store and passes ``{blob_key, filename, size}``; this module checks
-the blob, reads its first bytes to decide the type (the name and the browser's claim are not trusted) and makes a
-thumbnail for images.
+the blob, reads its first bytes to decide the type with ``comptoir_common.filetypes.content_type_of`` (every file is
+accepted; the name and the browser's claim are not trusted) and makes a thumbnail for images.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import re
 import unicodedata
 from typing import Any
 
+from comptoir_common import filetypes
 from comptoir_common.blobs import BlobStore
 from comptoir_common.errors import InvalidInput, PayloadTooLarge
 
@@ -21,69 +22,7 @@ THUMBNAIL_SIZE = (320, 320)
 # Images larger than this are not decoded for a preview (decompression bombs).
 MAX_PREVIEW_PIXELS = 60_000_000
 
-_SIGNATURES: list[tuple[bytes, int, str]] = [
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg"),
-    (b"GIF87a", 0, "image/gif"),
-    (b"GIF89a", 0, "image/gif"),
-    (b"BM", 0, "image/bmp"),
-    (b"II*\x00", 0, "image/tiff"),
-    (b"MM\x00*", 0, "image/tiff"),
-    (b"%PDF-", 0, "application/pdf"),
-    (b"PK\x03\x04", 0, "application/zip"),
-    (b"\x1f\x8b", 0, "application/gzip"),
-    (b"Rar!\x1a\x07", 0, "application/vnd.rar"),
-    (b"7z\xbc\xaf\x27\x1c", 0, "application/x-7z-compressed"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 0, "application/x-ole-storage"),
-    (b"OggS", 0, "audio/ogg"),
-    (b"ID3", 0, "audio/mpeg"),
-]
-_OOXML = {
-    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    ".odt": "application/vnd.oasis.opendocument.text",
-    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
-}
-_OLE = {
-    ".doc": "application/msword",
-    ".xls": "application/vnd.ms-excel",
-    ".msg": "application/vnd.ms-outlook",
-}
-PREVIEWABLE = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
-
-
-def sniff_content_type(head: bytes, filename: str = "") -> str:
-    """The content type from the first bytes; containers (zip, OLE) are refined by the extension."""
-    extension = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if head[4:8] == b"ftyp":
-        return "video/mp4"
-    for signature, offset, content_type in _SIGNATURES:
-        if head[offset : offset + len(signature)] == signature:
-            if content_type == "application/zip":
-                return _OOXML.get(extension, content_type)
-            if content_type == "application/x-ole-storage":
-                return _OLE.get(extension, "application/octet-stream")
-            return content_type
-    if _looks_like_text(head):
-        # SVG and HTML are text too, but served as such they could run script: kept as plain text.
-        return "text/plain"
-    return "application/octet-stream"
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if not head:
-        return True
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8")
-        return True
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sample is still text.
-        return exc.start >= len(head) - 3
+PREVIEWABLE = filetypes.IMAGE_TYPES | {"image/bmp"}
 
 
 def safe_filename(name: Any) -> str:
@@ -138,7 +77,7 @@ def make_attachment(store: BlobStore, item: dict[str, Any], limit: int) -> Attac
             f"Le fichier dépasse la taille maximale autorisée ({limit // (1024 * 1024)} Mo)."
         )
     filename = safe_filename(item.get("filename"))
-    content_type = sniff_content_type(head, filename)
+    content_type = filetypes.content_type_of(head, filename)
     thumbnail = make_thumbnail(store, key) if content_type in PREVIEWABLE else None
     return Attachment(
         filename=filename,

@@ -7,28 +7,15 @@ as crm_sync and auth would.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from comptoir_common.blobs import DirectoryBlobStore
-from comptoir_common.db import make_engine
 from comptoir_common.events import Event, system_actor
-from comptoir_testing.fixtures import rolled_back_session
+from comptoir_testing.fixtures import service_session_fixtures
 from comptoir_tickets import readmodels
 from sqlalchemy.orm import Session
 
-
-@pytest.fixture(scope="session")
-def tickets_engine(migrated_database):
-    engine = make_engine(migrated_database("tickets"), pool_size=2)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(tickets_engine) -> Iterator[Session]:
-    with rolled_back_session(tickets_engine) as session:
-        yield session
+engine, session = service_session_fixtures("tickets")
 
 
 @pytest.fixture

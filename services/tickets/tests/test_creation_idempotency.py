@@ -88,7 +88,7 @@ def test_old_keys_are_purged(session, world):
     assert session.get(Ticket, ticket.id) is not None
 
 
-def test_concurrent_calls_with_one_key_make_one_ticket(tickets_engine):
+def test_concurrent_calls_with_one_key_make_one_ticket(engine):
     """Two deliveries of the same request at once (a redelivered RPC while the first still runs): the second
     waits for the first transaction and answers its ticket."""
     customer_id = str(uuid.uuid4())
@@ -99,13 +99,13 @@ def test_concurrent_calls_with_one_key_make_one_ticket(tickets_engine):
         "name": "C",
         "email": None,
     }
-    first = Session(tickets_engine)
+    first = Session(engine)
     results: dict[str, object] = {}
     try:
         created = tickets.create_ticket(first, actor=client, title="t", message="m", idempotency_key="k")
 
         def second_delivery() -> None:
-            with Session(tickets_engine) as second:
+            with Session(engine) as second:
                 ticket = tickets.create_ticket(
                     second, actor=client, title="t", message="m", idempotency_key="k"
                 )
@@ -119,7 +119,7 @@ def test_concurrent_calls_with_one_key_make_one_ticket(tickets_engine):
         first.commit()
         thread.join(30)
         assert results == {"id": created.id, "created": False}
-        with Session(tickets_engine) as check:
+        with Session(engine) as check:
             assert (
                 check.scalar(
                     select(func.count()).select_from(Ticket).where(Ticket.customer_id == customer_id)
@@ -128,7 +128,7 @@ def test_concurrent_calls_with_one_key_make_one_ticket(tickets_engine):
             )
     finally:
         first.rollback()
-        with Session(tickets_engine) as cleanup:
+        with Session(engine) as cleanup:
             ids = list(cleanup.scalars(select(Ticket.id).where(Ticket.customer_id == customer_id)))
             cleanup.execute(delete(Ticket).where(Ticket.id.in_(ids)))
             cleanup.execute(delete(CreationKey).where(CreationKey.actor_id == client["id"]))
@@ -142,7 +142,7 @@ def test_concurrent_calls_with_one_key_make_one_ticket(tickets_engine):
         first.close()
 
 
-def test_first_call_rolled_back_lets_the_retry_create(tickets_engine):
+def test_first_call_rolled_back_lets_the_retry_create(engine):
     customer_id = str(uuid.uuid4())
     client = {
         "id": str(uuid.uuid4()),
@@ -151,10 +151,10 @@ def test_first_call_rolled_back_lets_the_retry_create(tickets_engine):
         "name": "C",
         "email": None,
     }
-    with Session(tickets_engine) as failed:
+    with Session(engine) as failed:
         tickets.create_ticket(failed, actor=client, title="t", message="m", idempotency_key="k")
         failed.rollback()
-    with Session(tickets_engine) as retry:
+    with Session(engine) as retry:
         ticket = tickets.create_ticket(retry, actor=client, title="t", message="m", idempotency_key="k")
         assert ticket.just_created
         retry.rollback()

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from comptoir_common.db import make_engine, utcnow
-from comptoir_testing.fixtures import rolled_back_session
+from comptoir_common.db import utcnow
 from comptoir_tickets import replay, tickets
 from comptoir_tickets.models import OutboxMessage
 
 
-@pytest.fixture
-def tickets_session(migrated_database):
-    engine = make_engine(migrated_database("tickets"), pool_size=1)
-    try:
-        with rolled_back_session(engine) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
-def test_replay_pages_through_every_ticket_event_in_publication_order(tickets_session):
-    session = tickets_session
+def test_replay_pages_through_every_ticket_event_in_publication_order(session):
     actor = {
         "id": "00000000-0000-4000-8000-0000000000a1",
         "role": "agent",

@@ -6,25 +6,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from comptoir_common.db import make_engine
-from comptoir_testing.fixtures import rolled_back_session
+from comptoir_testing.fixtures import service_session_fixtures
 from comptoir_wiki import customers
 
 CUSTOMER_A = "00000000-0000-4000-8000-0000000000aa"
 CUSTOMER_B = "00000000-0000-4000-8000-0000000000bb"
 
-
-@pytest.fixture(scope="session")
-def wiki_engine(migrated_database):
-    engine = make_engine(migrated_database("wiki"), pool_size=2)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def session(wiki_engine):
-    with rolled_back_session(wiki_engine) as session:
-        yield session
+engine, session = service_session_fixtures("wiki")
 
 
 def make_actor(role: str, customer_id: str | None = None, name: str | None = None) -> dict:
