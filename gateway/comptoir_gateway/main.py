@@ -25,6 +25,7 @@ from comptoir_gateway.rpc import Services
 from comptoir_gateway.settings import GatewaySettings
 from comptoir_gateway.web import account as web_account
 from comptoir_gateway.web import admin as web_admin
+from comptoir_gateway.web import customer_picker
 from comptoir_gateway.web.customers import router as customers_page_router
 from comptoir_gateway.web.events import router as events_page_router
 from comptoir_gateway.web.imports import router as import_page_router
@@ -110,6 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> ObservedApp:
     app.include_router(api_router)
     app.include_router(web_router)
     app.include_router(ticket_pages_router)
+    app.include_router(customer_picker.router)
     app.include_router(events_page_router)
     app.include_router(customers_page_router)
     app.include_router(wiki_web_router)

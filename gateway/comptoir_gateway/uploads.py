@@ -39,7 +39,8 @@ def too_large_message(limit: int) -> str:
 
 
 async def attachment_limit(services: Services, actor: dict[str, Any]) -> int:
-    options = await services.call("tickets", "form_options", actor=actor)
+    # customer_search: the limit is all that is needed here, not the actor's list of customers.
+    options = await services.call("tickets", "form_options", actor=actor, customer_search=True)
     return int(options["attachment_limit"])
 
 

@@ -7,24 +7,12 @@ import uuid
 
 import pytest
 
-from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until
+from tests.e2e.ticket_helpers import Person, customer_upserted, sign_in_browser, wait_until
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
     b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
 )
-
-
-def _sign_in(browser, system, person):
-    context = browser.new_context(base_url=system.base_url, locale="fr-FR")
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    page.goto("/login")
-    page.fill("#email", person.email)
-    page.fill("#password", person.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{system.base_url}/")
-    return context, page
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +33,8 @@ def people(system):
 
 def test_ticket_life_in_the_browser(system, browser, people, tmp_path):
     title = f"Fax en panne {uuid.uuid4().hex[:6]}"
-    client_context, client_page = _sign_in(browser, system, people["client"])
-    agent_context, agent_page = _sign_in(browser, system, people["agent"])
+    client_context, client_page = sign_in_browser(browser, system, people["client"])
+    agent_context, agent_page = sign_in_browser(browser, system, people["agent"])
     try:
         # The agent's dashboard is open and listening.
         agent_page.wait_for_selector("#dashboard-live[data-live='on']")

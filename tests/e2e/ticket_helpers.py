@@ -1,4 +1,5 @@
-"""Helpers for the tickets end-to-end tests: contract-shaped directory events, people, polling."""
+"""Helpers for the tickets end-to-end tests: contract-shaped directory events, directory customers, people, polling,
+browser sign-in."""
 
 from __future__ import annotations
 
@@ -77,3 +78,47 @@ class Person:
         self.headers = system.login(http, email, self.user["password"])
         self.email = email
         self.password = self.user["password"]
+
+
+def directory_customer(http, admin: Person, name: str, sales_rep: Person | None = None, **fields) -> str:
+    """A customer entered in crm_sync by an admin (optionally given a sales rep), once the tickets service has it."""
+    created = http.post("/api/v1/customers", json={"name": name} | fields, headers=admin.headers)
+    assert created.status_code == 201, created.text
+    customer_id = created.json()["id"]
+    if sales_rep is not None:
+        # crm_sync knows the sales rep once auth's user.created has reached it.
+        wait_until(
+            lambda: (
+                http.put(
+                    f"/api/v1/customers/{customer_id}/sales-rep",
+                    json={"sales_rep_id": sales_rep.id},
+                    headers=admin.headers,
+                ).status_code
+                == 200
+            ),
+            what="sales rep known to crm_sync",
+        )
+    # In the sales rep's own list once the tickets service has learnt who their sales rep is.
+    wait_until(
+        lambda: any(
+            c["id"] == customer_id
+            for c in http.get("/api/v1/tickets/options", headers=(sales_rep or admin).headers).json()[
+                "customers"
+            ]
+        ),
+        what="customer in the tickets read model",
+    )
+    return customer_id
+
+
+def sign_in_browser(browser, system, person: Person):
+    """A browser context signed in as ``person`` through the login page, and its page on the dashboard."""
+    context = browser.new_context(base_url=system.base_url, locale="fr-FR")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.goto("/login")
+    page.fill("#email", person.email)
+    page.fill("#password", person.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{system.base_url}/")
+    return context, page

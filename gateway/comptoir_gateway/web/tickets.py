@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway import uploads
 from comptoir_gateway.rpc import ServicesDep
+from comptoir_gateway.web import customer_picker
 from comptoir_gateway.web.rendering import error_text, render_page
 from comptoir_gateway.web.routes import ErrorPage, require_actor, submit_form
 
@@ -87,15 +88,34 @@ async def _gather(*calls) -> list:
     return results
 
 
-async def _dashboard_context(request: Request, services, actor: dict[str, Any]) -> dict[str, Any]:
+async def _customer_name(services, actor: dict[str, Any], customer_id: str) -> str:
+    """The name a filter's customer is shown with, when the address gives only its id (a link)."""
+    try:
+        customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
+    except HTTPException as exc:
+        if exc.status_code in (403, 404):
+            return ""
+        raise
+    return customer["name"]
+
+
+async def _dashboard_context(
+    request: Request, services, actor: dict[str, Any], *, fragment: bool = False
+) -> dict[str, Any]:
     filters, sort, cursor = _list_params(request)
+    customer = await customer_picker.resolve(services, actor, request.query_params)
+    filters.pop("customer_id", None)
+    if customer.customer_id:
+        filters["customer_id"] = customer.customer_id
     page, counts, options = await _gather(
         services.call(
             "tickets", "list_tickets", actor=actor, limit=50, cursor=cursor, sort=sort, filters=filters
         ),
         services.call("tickets", "dashboard", actor=actor),
-        services.call("tickets", "form_options", actor=actor),
+        services.call("tickets", "form_options", actor=actor, customer_search=True),
     )
+    if customer.customer_id and not customer.name and options["customer_search"] and not fragment:
+        customer.name = await _customer_name(services, actor, customer.customer_id)
     base = {k: v for k, v in request.query_params.items() if k not in ("cursor", "sort") and v}
 
     def sort_link(column: str) -> str:
@@ -126,6 +146,7 @@ async def _dashboard_context(request: Request, services, actor: dict[str, Any]) 
         "next_link": next_link,
         "first_page": bool(cursor),
         "query_string": request.url.query,
+        "customer": customer,
     }
 
 
@@ -140,7 +161,7 @@ async def dashboard(request: Request, services: ServicesDep) -> Response:
 async def dashboard_fragment(request: Request, services: ServicesDep) -> Response:
     """The live part of the dashboard, reloaded by the page on a change notice or every minute."""
     actor = require_actor(request)
-    context = await _dashboard_context(request, services, actor)
+    context = await _dashboard_context(request, services, actor, fragment=True)
     return render_page(request, "tickets_dashboard_live.html", context)
 
 
@@ -150,7 +171,7 @@ async def dashboard_fragment(request: Request, services: ServicesDep) -> Respons
 async def _form_page(
     request: Request, services, actor, form: dict, error: str | None = None, status: int = 200
 ):
-    options = await services.call("tickets", "form_options", actor=actor)
+    options = await services.call("tickets", "form_options", actor=actor, customer_search=True)
     # One token per form shown: submitting it twice (double click, reload, retry) makes one ticket.
     form = form | {"idempotency_key": form.get("idempotency_key") or uuid.uuid4().hex}
     return render_page(
@@ -185,8 +206,20 @@ async def new_ticket_submit(request: Request, services: ServicesDep) -> Response
             "assignees": [str(a) for a in form.getlist("assignees") if a] or None,
             "idempotency_key": str(form.get("idempotency_key") or "")[:200] or uuid.uuid4().hex,
         }
+        # The picker's text, shown again with the form (never sent to the tickets service).
+        shown = {
+            "customer_name": str(form.get("customer_name") or ""),
+            "customer_label": str(form.get("customer_label") or ""),
+        }
 
         async def create() -> dict[str, Any]:
+            customer = await customer_picker.resolve(services, actor, form)
+            values["customer_id"] = customer.customer_id
+            shown.update(
+                customer_name=customer.name, customer_label=customer.name if customer.customer_id else ""
+            )
+            if customer.error:
+                raise HTTPException(422, detail=customer.error)
             attachments = await uploads.store_uploads(request, uploads.uploaded_files(form), limit)
             return await services.call(
                 "tickets",
@@ -201,7 +234,9 @@ async def new_ticket_submit(request: Request, services: ServicesDep) -> Response
             request,
             str(form.get("csrf_token") or ""),
             create,
-            on_error=lambda message, status: _form_page(request, services, actor, values, message, status),
+            on_error=lambda message, status: _form_page(
+                request, services, actor, values | shown, message, status
+            ),
             on_success=lambda ticket: RedirectResponse(f"/tickets/{ticket['id']}?created=1", status_code=303),
         )
     finally:
@@ -227,7 +262,7 @@ async def _ticket_page(
     if history is None or options is None:
         history, options = await _gather(
             services.call("tickets", "get_history", actor=actor, ticket_id=ticket["id"]),
-            services.call("tickets", "form_options", actor=actor),
+            services.call("tickets", "form_options", actor=actor, customer_search=True),
         )
     emails: dict[str, dict] = {}
     if actor.get("role") in THREADING_ROLES:
@@ -285,7 +320,7 @@ async def ticket_page(
     ticket, history, options = await _gather(
         services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id),
         services.call("tickets", "get_history", actor=actor, ticket_id=ticket_id),
-        services.call("tickets", "form_options", actor=actor),
+        services.call("tickets", "form_options", actor=actor, customer_search=True),
     )
     notice = None
     if created:
@@ -396,12 +431,17 @@ async def ticket_edit(ticket_id: str, request: Request, services: ServicesDep) -
     # Read whole: which fields are present says what the form changes.
     form = await request.form(max_fields=50)
     changes: dict[str, Any] = {}
-    for name in ("title", "type", "priority", "status", "customer_id"):
+    for name in ("title", "type", "priority", "status"):
         if name in form:
-            value = str(form.get(name) or "")
-            if name == "customer_id" and not value:
-                continue
-            changes[name] = value or None
+            changes[name] = str(form.get(name) or "") or None
+    if "customer_id" in form or "customer_name" in form:
+        customer = await customer_picker.resolve(services, actor, form)
+        if customer.error:
+            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
+            return await _ticket_page(request, services, actor, ticket, error=customer.error, status=422)
+        # No customer chosen leaves the ticket's as it is: a ticket is never detached from its customer here.
+        if customer.customer_id:
+            changes["customer_id"] = customer.customer_id
     if "assignees_present" in form:
         changes["assignees"] = [str(a) for a in form.getlist("assignees") if a]
     return await _update(

@@ -17,7 +17,7 @@ from comptoir_common.db import utcnow
 from comptoir_common.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from comptoir_common.events import Event, system_actor, user_actor
 from comptoir_common.outbox import add_event, add_events
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, false, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from comptoir_crm_sync import policy
@@ -26,6 +26,9 @@ from comptoir_crm_sync.models import Contact, ContactEmail, Customer, OutboxMess
 SYSTEM = system_actor("crm_sync")
 MAX_PAGE_SIZE = 200
 MAX_NAME = 300
+# Suggestions a customer picker shows: enough to spot the right one, little enough to send on every keystroke.
+PICKER_SIZE = 20
+MAX_PICKER_SIZE = 50
 EMAIL_RE = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 # Mailbox providers shared by many companies: never a customer's own domain.
 PUBLIC_EMAIL_DOMAINS = frozenset(
@@ -65,6 +68,11 @@ def fold(text: str | None) -> str:
     """Lower-case without accents: what search compares."""
     decomposed = unicodedata.normalize("NFKD", text or "")
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` for a LIKE pattern with ``escape="\\"``: its own ``%`` and ``_`` match themselves."""
+    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
 
 def normalise_email(email: str | None) -> str:
@@ -867,7 +875,7 @@ def list_customers(
         conditions.append(Customer.parent_customer_id == parent_customer_id)
     if search and search.strip():
         term = search.strip()
-        folded = fold(term).replace("%", r"\%").replace("_", r"\_")
+        folded = _like_escaped(fold(term))
         email_match = (
             select(Contact.customer_id)
             .join(ContactEmail)
@@ -906,6 +914,54 @@ def list_customers(
         for c in rows
     ]
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def search_customers(
+    session: Session, *, actor: dict, query: str = "", limit: int = PICKER_SIZE
+) -> list[dict[str, Any]]:
+    """A customer picker's suggestions: active customers ``actor`` may see whose name contains ``query`` (case and
+    accents ignored) or whose account number starts with it; ``[{id, name, account_number, city, exact}]``.
+
+    Exact matches (the whole name or account number) come first, then names starting with the text, then names with a
+    word starting with it, then the rest, each by name. An empty query lists the first customers by name."""
+    if not policy.can_browse(actor):
+        raise PermissionDenied("Vous n'avez pas accès à l'annuaire des clients.")
+    try:
+        limit = max(1, min(int(limit), MAX_PICKER_SIZE))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("Nombre de suggestions invalide.") from exc
+    conditions = [Customer.active.is_(True)]
+    visible = policy.visible_customers_clause(actor)
+    if visible is not None:
+        conditions.append(visible)
+    term = (query or "").strip()[:MAX_NAME]
+    folded = fold(term)
+    number = func.lower(Customer.account_number)
+    exact = or_(Customer.search_name == folded, number == term.lower()) if folded else false()
+    order: list[Any] = [Customer.search_name, Customer.id]
+    if folded:
+        pattern = _like_escaped(folded)
+        number_prefix = number.like(_like_escaped(term.lower()) + "%", escape="\\")
+        conditions.append(or_(Customer.search_name.like(f"%{pattern}%", escape="\\"), number_prefix))
+        starts = or_(Customer.search_name.like(f"{pattern}%", escape="\\"), number_prefix)
+        word_starts = Customer.search_name.like(f"% {pattern}%", escape="\\")
+        order.insert(0, case((exact, 0), (starts, 1), (word_starts, 2), else_=3))
+    rows = session.execute(
+        select(Customer.id, Customer.name, Customer.account_number, Customer.addresses, exact.label("exact"))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": row.id,
+            "name": row.name,
+            "account_number": row.account_number,
+            "city": next((a.get("city") for a in row.addresses or [] if a.get("city")), None),
+            "exact": bool(row.exact),
+        }
+        for row in rows
+    ]
 
 
 def list_sales_reps(session: Session, *, actor: dict) -> list[dict[str, Any]]:

@@ -122,6 +122,11 @@ class CrmSyncService:
         )
 
     @rpc
+    def search_customers(self, actor: dict, query: str = "", limit: int = directory.PICKER_SIZE) -> list:
+        """A customer picker's suggestions (the web pages' search-as-you-type)."""
+        return directory.search_customers(self.db.session, actor=actor, query=query, limit=limit)
+
+    @rpc
     def show_customer(self, actor: dict, customer_id: str) -> dict:
         return directory.show_customer(self.db.session, actor=actor, customer_id=customer_id)
 

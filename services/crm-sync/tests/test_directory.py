@@ -293,6 +293,68 @@ def test_search_by_account_number_and_contact_email(session):
     ]
 
 
+def _picked(session, actor, query, **kw):
+    return [c["name"] for c in directory.search_customers(session, actor=actor, query=query, **kw)]
+
+
+def test_picker_suggestions_follow_the_directory_rights(session):
+    tag = uuid.uuid4().hex[:6]
+    rep = _sales(session)
+    for name, owner in (("Mine", rep["id"]), ("Autre", None)):
+        directory.create_customer(
+            session, actor=ADMIN, payload={"name": f"Quokka {tag} {name}", "sales_rep_id": owner}
+        )
+    assert _picked(session, ADMIN, f"quokka {tag}") == [f"Quokka {tag} Autre", f"Quokka {tag} Mine"]
+    assert _picked(session, AGENT, f"quokka {tag}") == [f"Quokka {tag} Autre", f"Quokka {tag} Mine"]
+    assert _picked(session, rep, f"quokka {tag}") == [f"Quokka {tag} Mine"]
+    assert _picked(session, rep, "") == [f"Quokka {tag} Mine"]
+    reseller = CLIENT | {"role": "reseller"}
+    for refused in (CLIENT, reseller):
+        with pytest.raises(PermissionDenied):
+            directory.search_customers(session, actor=refused, query="quokka")
+
+
+def test_picker_ignores_accents_and_case_and_ranks_exact_then_prefix(session):
+    tag = uuid.uuid4().hex[:6]
+    names = [
+        f"Les Jardins d'Élodie {tag}",
+        f"Élodie {tag} Fleurs",
+        f"Élodie {tag}",
+        f"Boutique Mélodie{tag}",
+    ]
+    for index, name in enumerate(names):
+        directory.create_customer(
+            session,
+            actor=ADMIN,
+            payload={
+                "name": name,
+                "account_number": f"411{tag}{index}",
+                "addresses": [{"city": "Villeurbanne"}],
+            },
+        )
+    found = directory.search_customers(session, actor=ADMIN, query=f"ELODIE {tag}")
+    assert [c["name"] for c in found] == [
+        f"Élodie {tag}",
+        f"Élodie {tag} Fleurs",
+        f"Les Jardins d'Élodie {tag}",
+    ]
+    assert [c["exact"] for c in found] == [True, False, False]
+    assert found[0]["city"] == "Villeurbanne" and found[0]["account_number"] == f"411{tag}2"
+    assert _picked(session, ADMIN, f"lodie{tag}") == [f"Boutique Mélodie{tag}"]
+    by_number = directory.search_customers(session, actor=ADMIN, query=f"411{tag.upper()}3")
+    assert [(c["name"], c["exact"]) for c in by_number] == [(f"Boutique Mélodie{tag}", True)]
+    assert len(directory.search_customers(session, actor=ADMIN, query=f"411{tag}")) == 4
+    assert _picked(session, ADMIN, f"{tag}%") == [] and _picked(session, ADMIN, "_" * 3 + tag) == []
+    assert len(directory.search_customers(session, actor=ADMIN, query=tag, limit=2)) == 2
+
+
+def test_picker_leaves_out_inactive_customers(session):
+    tag = uuid.uuid4().hex[:6]
+    gone = directory.create_customer(session, actor=ADMIN, payload={"name": f"Ancien {tag}"})
+    directory.set_active(session, actor=ADMIN, customer_id=gone.id, active=False)
+    assert _picked(session, ADMIN, tag) == []
+
+
 def test_republish_all_covers_customers_and_contacts(session):
     directory.upsert_from_source(session, source="filemaker", external_key=uuid.uuid4().hex, data=_data())
     mark = _last_seq(session)

@@ -151,15 +151,19 @@ class TicketsService:
         return scope | {"internal_hidden": not policy.can_see_internal_notes(actor)}
 
     @rpc
-    def form_options(self, actor: dict) -> dict:
-        """Statuses, types, priorities, canned responses, customers and agents a form may offer to ``actor``."""
+    def form_options(self, actor: dict, customer_search: bool = False) -> dict:
+        """Statuses, types, priorities, canned responses, customers and agents a form may offer to ``actor``.
+
+        ``customer_search``: the caller lets staff search the customer directory (crm_sync) instead of choosing
+        from a list, so staff get no list (``customer_search`` true in the answer); others keep theirs."""
         session = self.db.session
         options = configuration.configuration_to_dict(session)
         staff = actor.get("role") in policy.STAFF_ROLES
         if not staff:
             options["canned_responses"] = []
             options.pop("calendar")
-        options["customers"] = readmodels.list_customers(session, actor)
+        options["customer_search"] = bool(customer_search) and staff
+        options["customers"] = [] if options["customer_search"] else readmodels.list_customers(session, actor)
         options["agents"] = readmodels.list_staff(session) if staff else []
         options["create_fields"] = sorted(policy.CREATE_FIELDS.get(actor.get("role"), ()))
         return options
