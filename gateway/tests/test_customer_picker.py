@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from comptoir_gateway.web.customer_picker import resolve
+from comptoir_gateway.web.customer_picker import customer_name, resolve
+from fastapi import HTTPException
 
 ACTOR = {"id": "u-1", "role": "agent"}
 
@@ -75,3 +76,12 @@ def test_several_matches_are_named_in_french_with_what_tells_them_apart():
 def test_no_match_is_said_plainly():
     choice, _ = _resolve({"customer_name": "Zzz"})
     assert choice.customer_id is None and choice.error == "Aucun client ne correspond à « Zzz »."
+
+
+class RefusingServices:
+    async def call(self, service: str, method: str, **kwargs):
+        raise HTTPException(404, "Client introuvable.")
+
+
+def test_a_linked_customer_the_viewer_may_not_see_is_shown_without_a_name():
+    assert asyncio.run(customer_name(RefusingServices(), ACTOR, "c-9")) == ""

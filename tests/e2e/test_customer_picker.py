@@ -3,21 +3,9 @@ the customer directory, the typed text resolved by the server, and pages that no
 
 from __future__ import annotations
 
-import re
 import uuid
 
-from tests.e2e.ticket_helpers import Person, directory_customer
-
-
-def web_login(http, person) -> str:
-    """Sign in through the login page (session cookie); the CSRF token of the session."""
-    page = http.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = http.post(
-        "/login", data={"email": person.email, "password": person.password, "csrf_token": csrf}
-    )
-    assert response.status_code == 200
-    return csrf
+from tests.e2e.ticket_helpers import Person, directory_customer, web_login
 
 
 def suggestions(system, person, query: str):
@@ -159,6 +147,7 @@ def test_pages_do_not_list_the_customers_of_staff(system):
         for path in ("/", "/tickets/new", f"/tickets/{ticket['id']}"):
             html = http.get(path).text
             assert f"Revendeur {tag}" not in html and 'class="customer-picker"' in html, path
+            assert '<script src="/static/customer-picker.js"' in html, path
     # A reseller cannot search the directory: they keep the short list of their own end customers.
     with system.client() as http:
         reseller = Person(system, http, "reseller", customer_id=reseller_company)

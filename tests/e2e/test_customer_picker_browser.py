@@ -1,5 +1,5 @@
 """The customer picker in a real Chromium: type a few letters, pick a suggestion with the keyboard or the mouse, and
-the ticket or the dashboard follows."""
+the ticket, the dashboard or a report follows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.ticket_helpers import Person, directory_customer, sign_in_browser
+from tests.e2e.ticket_helpers import Person, directory_customer, sign_in_browser, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,53 @@ def test_attach_an_unidentified_ticket_with_the_keyboard(system, browser, shops)
         assert f"Cordonnerie {tag} Martin" in facts.inner_text()
         assert page.locator(".history >> text=a rattaché le ticket au client").count() == 1
         assert page.locator("#edit-customer").input_value() == f"Cordonnerie {tag} Martin"
+    finally:
+        context.close()
+
+
+def test_filter_a_report_by_a_customer_picked_by_typing(system, browser, shops):
+    tag, dubois = shops["tag"], shops["dubois"]
+    with system.client() as http:
+        wait_until(
+            lambda: (
+                http.get(
+                    "/api/v1/reports/summary", params={"customer_id": dubois}, headers=shops["agent"].headers
+                ).json()["rows"][0]["created"]
+                >= 1
+            ),
+            what="reports projection of Dubois's ticket",
+        )
+    context, page = sign_in_browser(browser, system, shops["agent"])
+    try:
+        page.goto("/rapports?report=top_customers")
+        field = page.locator("#filter-customer")
+        assert field.get_attribute("role") == "combobox"
+        field.press_sequentially(f"{tag} dub", delay=50)
+        options = page.locator("#filter-customer-suggestions [role=option]")
+        options.first.wait_for()
+        assert options.count() == 1 and f"compte 411C{tag} · Lyon" in options.first.inner_text()
+        field.press("ArrowDown")
+        field.press("Enter")
+        assert field.input_value() == f"Cordonnerie {tag} Dubois"
+        assert page.locator(".filters input[name=customer_id]").input_value() == dubois
+
+        page.click(".filters button[type=submit]")
+        page.wait_for_url(f"**customer_id={dubois}**")
+        rows = page.locator("table.report-table tbody tr")
+        assert (
+            rows.count() == 1 and rows.first.locator("td").first.inner_text() == f"Cordonnerie {tag} Dubois"
+        )
+        assert page.locator("#filter-customer").input_value() == f"Cordonnerie {tag} Dubois"
+        export = page.get_by_role("link", name="Exporter (CSV Excel)").get_attribute("href")
+        assert f"customer_id={dubois}" in export
+        downloaded = page.request.get(export)
+        assert downloaded.ok and f"Cordonnerie {tag} Dubois;" in downloaded.text()
+        assert f"Cordonnerie {tag} Martin" not in downloaded.text()
+
+        # Another report keeps the customer and shows its name.
+        page.get_by_role("link", name="Synthèse").click()
+        page.wait_for_url(f"**report=summary**customer_id={dubois}**")
+        assert page.locator("#filter-customer").input_value() == f"Cordonnerie {tag} Dubois"
     finally:
         context.close()
 

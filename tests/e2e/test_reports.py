@@ -1,8 +1,11 @@
 """Reports over the real processes: figures fed by the tickets' events, visibility per role through the API, CSV
-export, the reports page, and a rebuild from the tickets' replayed history giving the same figures."""
+export, the reports page (its customer picker without JavaScript), and a rebuild from the tickets' replayed history
+giving the same figures."""
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import uuid
 from datetime import datetime
@@ -10,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until
+from tests.e2e.ticket_helpers import Person, customer_upserted, directory_customer, wait_until, web_login
 
 TODAY = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
 
@@ -68,6 +71,41 @@ def world(system):
             what="reports projection",
         )
         return {"people": people, "a": customer_a, "b": customer_b}
+
+
+@pytest.fixture(scope="module")
+def shops(system, world):
+    """Two customers of the directory (crm_sync, which the picker searches), the North one the sales rep's, with a
+    ticket each."""
+    people = world["people"]
+    # A letter first: a tag starting with digits could also match account numbers by prefix.
+    tag = "f" + uuid.uuid4().hex[:5]
+    with system.client() as http:
+        north = directory_customer(
+            http,
+            people["admin"],
+            f"Fromagerie {tag} Nord",
+            sales_rep=people["sales"],
+            account_number=f"411F{tag}",
+            addresses=[{"city": "Annecy"}],
+        )
+        south = directory_customer(http, people["admin"], f"Fromagerie {tag} Sud")
+        for customer in (north, south):
+            created = http.post(
+                "/api/v1/tickets",
+                json={"title": f"Tomme {tag}", "message": "Croûte abîmée.", "customer_id": customer},
+                headers=people["agent"].headers,
+            )
+            assert created.status_code == 201, created.text
+
+        def projected() -> bool:
+            return (
+                _summary(http, people["admin"], customer_id=south)[1]["rows"][0]["created"] == 1
+                and _summary(http, people["sales"], customer_id=north)[1]["rows"][0]["created"] == 1
+            )
+
+        wait_until(projected, timeout=30, what="reports projection of the directory customers")
+    return {"tag": tag, "north": north, "south": south}
 
 
 def _summary(http, person: Person, **params) -> tuple[int, dict]:
@@ -153,9 +191,97 @@ def test_reports_page_shows_chart_table_and_filters(system, world):
         assert page.status_code == 200
         html = page.text
         assert "Clients les plus demandeurs" in html and "<svg" in html and "Alpha SARL" in html
-        assert 'name="customer_id"' in html and "Exporter (CSV Excel)" in html
+        assert "Exporter (CSV Excel)" in html
+        # Staff search the directory: a picker, not a list of every customer.
+        assert 'class="customer-picker"' in html and 'name="customer_id" value=""' in html
+        assert f'<option value="{world["a"]}"' not in html and "/static/customer-picker.js" in html
         volume = http.get("/rapports", params={"report": "volume", "granularity": "week"})
         assert volume.status_code == 200 and "<polyline" in volume.text
+
+
+def _page_state(page: str) -> dict:
+    """What a reports page's picker holds and where its links lead (entities decoded)."""
+    text = html.unescape(page)
+    return {
+        "customer_id": re.search(r'name="customer_id" value="([^"]*)"', text).group(1),
+        "customer_name": re.search(r'name="customer_name" value="([^"]*)"', text).group(1),
+        "exports": re.findall(r'href="(/api/v1/reports/[^"]+\.csv\?[^"]*)"', text),
+        "summary_link": re.search(r'href="(/rapports\?report=summary&[^"]*)"', text).group(1),
+        "alert": (re.search(r'role="alert">([^<]*)<', text) or [None, None])[1],
+    }
+
+
+def test_a_typed_customer_filters_the_report_and_its_export_without_javascript(system, world, shops):
+    tag, north, south = shops["tag"], shops["north"], shops["south"]
+    with system.client() as http:
+        web_login(http, world["people"]["admin"])
+        period = {"start": TODAY, "end": TODAY}
+
+        # The whole name (case aside) designates one customer: the report, its exports and its links follow it.
+        page = http.get(
+            "/rapports",
+            params={"report": "top_customers", "customer_name": f"FROMAGERIE {tag} NORD"} | period,
+        )
+        assert page.status_code == 200
+        state = _page_state(page.text)
+        assert (state["customer_id"], state["customer_name"]) == (north, f"Fromagerie {tag} Nord")
+        assert state["alert"] is None
+        assert f"<td>Fromagerie {tag} Nord</td>" in page.text and f"Fromagerie {tag} Sud" not in page.text
+        assert len(state["exports"]) == 2 and all(f"customer_id={north}" in link for link in state["exports"])
+        export = http.get(state["exports"][0])
+        assert export.status_code == 200
+        lines = export.content.decode("utf-8-sig").splitlines()
+        assert [line.split(";")[0] for line in lines[1:]] == [f"Fromagerie {tag} Nord"]
+
+        # Another report keeps the customer, with its name (the link carries it).
+        assert f"customer_id={north}" in state["summary_link"]
+        summary = _page_state(http.get(state["summary_link"]).text)
+        assert (summary["customer_id"], summary["customer_name"]) == (north, f"Fromagerie {tag} Nord")
+        # A link with the id alone shows the customer's name too.
+        by_id = _page_state(http.get("/rapports", params={"customer_id": south}).text)
+        assert (by_id["customer_id"], by_id["customer_name"]) == (south, f"Fromagerie {tag} Sud")
+
+        # A text that designates several customers: the candidates above the unfiltered report, the text kept.
+        page = http.get("/rapports", params={"report": "top_customers", "customer_name": tag} | period)
+        assert page.status_code == 200
+        state = _page_state(page.text)
+        assert "Plusieurs clients correspondent" in state["alert"]
+        assert f"Fromagerie {tag} Nord (compte 411F{tag} · Annecy)" in state["alert"]
+        assert (state["customer_id"], state["customer_name"]) == ("", tag)
+        assert all("customer_id" not in link for link in state["exports"])
+        assert "customer_id" not in state["summary_link"]
+        unknown = _page_state(http.get("/rapports", params={"customer_name": f"Nulle part {tag}"}).text)
+        assert unknown["alert"] == f"Aucun client ne correspond à « Nulle part {tag} »."
+
+
+def test_a_sales_rep_finds_only_their_customers_in_the_reports_picker(system, world, shops):
+    tag, north = shops["tag"], shops["north"]
+    with system.client() as http:
+        web_login(http, world["people"]["sales"])
+        found = http.get("/clients/recherche", params={"q": f"fromagerie {tag}"}).json()["items"]
+        assert [item["id"] for item in found] == [north]
+        # Their only match: no ambiguity with the other rep's Sud.
+        state = _page_state(http.get("/rapports", params={"customer_name": f"fromagerie {tag}"}).text)
+        assert (state["customer_id"], state["alert"]) == (north, None)
+        state = _page_state(http.get("/rapports", params={"customer_name": f"{tag} sud"}).text)
+        assert state["customer_id"] == "" and state["alert"] == f"Aucun client ne correspond à « {tag} sud »."
+
+
+def test_a_client_with_their_company_summary_keeps_a_short_list(system, world):
+    people = world["people"]
+    with system.client() as http:
+        enabled = http.put(
+            f"/api/v1/reports/client-summaries/{world['a']}",
+            json={"enabled": True},
+            headers=people["admin"].headers,
+        )
+        assert enabled.status_code == 200, enabled.text
+        web_login(http, people["client_a"])
+        page = http.get("/rapports", params={"customer_id": world["a"]})
+    assert page.status_code == 200
+    assert "customer-picker" not in page.text
+    assert f'<option value="{world["a"]}" selected>Alpha SARL</option>' in page.text
+    assert f'<option value="{world["b"]}"' not in page.text
 
 
 def test_rebuild_from_the_tickets_history_gives_the_same_figures(system, world):

@@ -1,9 +1,10 @@
 """Helpers for the tickets end-to-end tests: contract-shaped directory events, directory customers, people, polling,
-browser sign-in."""
+sign-in through the login page (plain HTTP or a browser)."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -109,6 +110,17 @@ def directory_customer(http, admin: Person, name: str, sales_rep: Person | None 
         what="customer in the tickets read model",
     )
     return customer_id
+
+
+def web_login(http, person: Person) -> str:
+    """Sign in through the login page (session cookie); the CSRF token of the session."""
+    page = http.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    response = http.post(
+        "/login", data={"email": person.email, "password": person.password, "csrf_token": csrf}
+    )
+    assert response.status_code == 200
+    return csrf
 
 
 def sign_in_browser(browser, system, person: Person):

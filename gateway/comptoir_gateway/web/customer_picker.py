@@ -1,11 +1,12 @@
-"""The customer picker of the ticket pages: suggestions while one types, and the typed text resolved on the server.
+"""The customer picker of the ticket and reports pages: suggestions while one types, and the typed text resolved on
+the server.
 
 Staff choose among thousands of customers, so the pages no longer embed them: the picker is a text field
-(``customer_name``) beside a hidden ``customer_id``, which ``static/tickets.js`` turns into a combobox asking
+(``customer_name``) beside a hidden ``customer_id``, which ``static/customer-picker.js`` turns into a combobox asking
 ``GET /clients/recherche`` for suggestions. Without JavaScript (or when a name is typed but no suggestion picked) the
 text is sent alone and :func:`resolve` finds the one customer it designates. crm_sync, which owns the directory,
 decides who sees which customer: a sales rep only theirs; clients and resellers are refused (they keep a short list
-from the tickets service instead).
+from the tickets or reports service instead).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from comptoir_gateway.rpc import ServicesDep
 from comptoir_gateway.security import CurrentActor
@@ -48,6 +49,18 @@ async def customer_suggestions(
 ) -> dict[str, Any]:
     """Suggestions for the picker (JSON, with the session cookie): ``{"items": [{id, name, detail, ...}]}``."""
     return {"items": await search(services, actor, q)}
+
+
+async def customer_name(services, actor: dict[str, Any], customer_id: str) -> str:
+    """The name a filter's customer is shown with, when the address gives only its id (a link); "" if ``actor``
+    may not see it."""
+    try:
+        customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
+    except HTTPException as exc:
+        if exc.status_code in (403, 404):
+            return ""
+        raise
+    return customer["name"]
 
 
 @dataclass

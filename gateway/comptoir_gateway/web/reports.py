@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from comptoir_gateway.api.routes.reports import ReportFilters
 from comptoir_gateway.rpc import ServicesDep
 from comptoir_gateway.security import csrf_valid
+from comptoir_gateway.web import customer_picker
 from comptoir_gateway.web.charts import chart_for
 from comptoir_gateway.web.rendering import render_page
 from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
@@ -37,9 +38,24 @@ async def reports_page(
     rebuilt: int = 0,
 ) -> Response:
     actor = require_actor(request)
-    page = await services.call("reports", "report_page", actor=actor, report=report, filters=filters.to_rpc())
+    # Staff get the customer picker (a typed name is resolved here; one that designates no single customer leaves
+    # the report unfiltered, with the message above it); clients keep the short list the reports service gives.
+    customer = await customer_picker.resolve(services, actor, request.query_params)
+    rpc_filters = filters.to_rpc()
+    rpc_filters.pop("customer_id", None)
+    if customer.customer_id:
+        rpc_filters["customer_id"] = customer.customer_id
+    page = await services.call(
+        "reports", "report_page", actor=actor, report=report, filters=rpc_filters, customer_search=True
+    )
     current = page["report"]
+    if customer.customer_id and not customer.name and page["options"].get("customer_search"):
+        customer.name = await customer_picker.customer_name(services, actor, customer.customer_id)
     query = {key: value for key, value in current["filters"].items() if value}
+    # The other reports' links keep the picker's text, so that they need no lookup of the customer's name.
+    shown = {}
+    if customer.customer_id and customer.name:
+        shown = {"customer_name": customer.name, "customer_label": customer.name}
     return render_page(
         request,
         "reports.html",
@@ -48,7 +64,8 @@ async def reports_page(
             "report": current,
             "chart": chart_for(current),
             "filters": current["filters"],
-            "query": urlencode(query),
+            "customer": customer,
+            "query": urlencode(query | shown),
             "export_query": urlencode({**query, "separator": "semicolon"}),
             "export_query_comma": urlencode({**query, "separator": "comma"}),
             "format_cell": _number_fr,

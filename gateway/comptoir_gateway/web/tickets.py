@@ -88,17 +88,6 @@ async def _gather(*calls) -> list:
     return results
 
 
-async def _customer_name(services, actor: dict[str, Any], customer_id: str) -> str:
-    """The name a filter's customer is shown with, when the address gives only its id (a link)."""
-    try:
-        customer = await services.call("crm_sync", "show_customer", actor=actor, customer_id=customer_id)
-    except HTTPException as exc:
-        if exc.status_code in (403, 404):
-            return ""
-        raise
-    return customer["name"]
-
-
 async def _dashboard_context(
     request: Request, services, actor: dict[str, Any], *, fragment: bool = False
 ) -> dict[str, Any]:
@@ -115,7 +104,7 @@ async def _dashboard_context(
         services.call("tickets", "form_options", actor=actor, customer_search=True),
     )
     if customer.customer_id and not customer.name and options["customer_search"] and not fragment:
-        customer.name = await _customer_name(services, actor, customer.customer_id)
+        customer.name = await customer_picker.customer_name(services, actor, customer.customer_id)
     base = {k: v for k, v in request.query_params.items() if k not in ("cursor", "sort") and v}
 
     def sort_link(column: str) -> str:

@@ -1068,14 +1068,24 @@ def get_report(
     }
 
 
-def filter_options(session: Session, *, actor: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
-    """The values offered in the filters: customers in the actor's scope, types, priorities, agents."""
+def filter_options(
+    session: Session, *, actor: dict[str, Any], customer_search: bool = False
+) -> dict[str, Any]:
+    """The values offered in the filters: customers in the actor's scope, types, priorities, agents.
+
+    ``customer_search``: the caller lets staff search the customer directory (crm_sync) instead of choosing from a
+    list, so staff get no list (``customer_search`` true in the answer); clients and resellers, who may not search
+    it, keep theirs (their own company, a reseller's end customers)."""
     scope = policy.scope_for(session, actor)
-    customers = select(Customer.id, Customer.name).order_by(Customer.name).limit(MAX_ROWS)
-    if scope.role == "sales":
-        customers = customers.where(Customer.sales_rep_id == actor["id"])
-    elif scope.role in policy.CLIENT_ROLES:
-        customers = customers.where(Customer.id.in_(policy.client_summary_customers(session, actor)))
+    search = bool(customer_search) and scope.role not in policy.CLIENT_ROLES
+    customers: list[dict[str, str]] = []
+    if not search:
+        listed = select(Customer.id, Customer.name).order_by(Customer.name).limit(MAX_ROWS)
+        if scope.role == "sales":
+            listed = listed.where(Customer.sales_rep_id == actor["id"])
+        elif scope.role in policy.CLIENT_ROLES:
+            listed = listed.where(Customer.id.in_(policy.client_summary_customers(session, actor)))
+        customers = [{"value": customer_id, "label": name} for customer_id, name in session.execute(listed)]
     agents = []
     if scope.role not in policy.CLIENT_ROLES:
         agents = [
@@ -1089,7 +1099,8 @@ def filter_options(session: Session, *, actor: dict[str, Any]) -> dict[str, list
         dimensions.setdefault(row.dimension, []).append({"value": row.value, "label": row.label or row.value})
     dimensions["priority"].sort(key=lambda item: _priority_sort_key(item["value"]))
     return {
-        "customers": [{"value": cid, "label": name} for cid, name in session.execute(customers)],
+        "customer_search": search,
+        "customers": customers,
         "types": dimensions["type"],
         "priorities": dimensions["priority"],
         "agents": agents,

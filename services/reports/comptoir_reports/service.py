@@ -109,12 +109,15 @@ class ReportsService:
         return export.to_csv(built, separator)
 
     @rpc
-    def report_page(self, actor: dict, report: str, filters: dict | None = None) -> dict:
-        """What the reports page needs in one call: the catalogue, the filter options and the report."""
+    def report_page(
+        self, actor: dict, report: str, filters: dict | None = None, customer_search: bool = False
+    ) -> dict:
+        """What the reports page needs in one call: the catalogue, the filter options and the report
+        (``customer_search``: see ``reports.filter_options``)."""
         session = self.db.session
         return {
             "reports": reports.list_reports(session, actor=actor),
-            "options": reports.filter_options(session, actor=actor),
+            "options": reports.filter_options(session, actor=actor, customer_search=customer_search),
             "report": reports.get_report(session, actor=actor, report=report, filters=filters),
         }
 

@@ -46,6 +46,22 @@ def test_sales_rep_sees_only_their_customers(session, projected):
     assert [option["label"] for option in options["customers"]] == ["Alpha SARL"]
 
 
+def test_the_page_asking_for_a_customer_search_gives_staff_no_customer_list(session, projected):
+    ks = projected
+    for who in (ks.admin, ks.g1, ks.sales_alpha):
+        options = reports.filter_options(session, actor=actor_of(who), customer_search=True)
+        assert options["customer_search"] is True and options["customers"] == []
+        assert options["priorities"]
+    # Clients may not search the directory: they keep the list of their own company.
+    directory.set_client_summary(session, actor=actor_of(ks.admin), customer_id=ks.alpha, enabled=True)
+    options = reports.filter_options(session, actor=actor_of(ks.c1), customer_search=True)
+    assert options["customer_search"] is False
+    assert [option["label"] for option in options["customers"]] == ["Alpha SARL"]
+    # Without the flag (any other caller) staff keep the list.
+    listed = reports.filter_options(session, actor=actor_of(ks.admin))
+    assert listed["customer_search"] is False and "Alpha SARL" in [o["label"] for o in listed["customers"]]
+
+
 def test_sales_rep_without_customers_sees_zero(session, projected):
     stranger = {"id": "00000000-0000-4000-8000-000000000999", "role": "sales", "name": "X"}
     result = reports.get_report(session, actor=stranger, report="summary", filters=projected.period)
