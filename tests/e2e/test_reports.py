@@ -3,6 +3,7 @@ export, the reports page, and a rebuild from the tickets' replayed history givin
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import datetime
@@ -156,6 +157,32 @@ def test_reports_page_shows_chart_table_and_filters(system, world):
         assert 'name="customer_id"' in html and "Exporter (CSV Excel)" in html
         volume = http.get("/rapports", params={"report": "volume", "granularity": "week"})
         assert volume.status_code == 200 and "<polyline" in volume.text
+
+
+def _web_login(http, person: Person) -> str:
+    """Sign in through the form; returns the CSRF token of the later forms."""
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text).group(1)
+    signed_in = http.post(
+        "/login", data={"email": person.email, "password": person.password, "csrf_token": csrf}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    return csrf
+
+
+def test_rebuild_button_with_a_forged_token_rebuilds_nothing(system, world):
+    admin, agent = world["people"]["admin"], world["people"]["agent"]
+    as_browser = {"Accept": "text/html"}
+    with system.client() as http:
+        latest = http.get("/api/v1/reports/rebuild", headers=admin.headers).json()["rebuild"]
+        _web_login(http, admin)
+        forged = http.post("/rapports/reconstruire", data={"csrf_token": "forged"}, headers=as_browser)
+        assert forged.status_code == 400
+        assert "Formulaire expiré" in forged.text and "Rechargez la page" in forged.text
+        assert http.get("/api/v1/reports/rebuild", headers=admin.headers).json()["rebuild"] == latest
+    with system.client() as http:
+        csrf = _web_login(http, agent)
+        refused = http.post("/rapports/reconstruire", data={"csrf_token": csrf}, headers=as_browser)
+        assert refused.status_code == 403 and "Seul un superviseur" in refused.text
 
 
 def test_rebuild_from_the_tickets_history_gives_the_same_figures(system, world):
