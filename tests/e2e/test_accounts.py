@@ -465,3 +465,42 @@ def test_audit_log_records_address_and_browser_and_admin_pages_render(system, pe
         ):
             page = http.get(path)
             assert page.status_code == 200 and text in page.text, path
+
+
+def test_sign_out_security_and_forgotten_password_forms_refuse_a_forged_token(system):
+    admin = _person(system, "admin")
+    with system.client() as http:
+        csrf = _web_login(http, admin["email"], admin["password"])
+        imposed = http.get("/admin/securite").text.count("Ne plus imposer")
+        role = http.post("/admin/securite/roles/agent", data={"two_factor_required": "1", "csrf_token": "x"})
+        assert (
+            role.status_code == 400
+            and "expiré" in role.text
+            and "Double authentification par rôle" in role.text
+        )
+        unlock = http.post("/admin/securite/deverrouiller", data={"key": "ip:10.0.0.1", "csrf_token": "x"})
+        assert unlock.status_code == 400 and "expiré" in unlock.text
+        assert http.get("/admin/securite").text.count("Ne plus imposer") == imposed
+        gone = http.post(
+            "/admin/securite/deverrouiller",
+            data={"key": "ip:10.0.0.1", "csrf_token": csrf},
+            headers={"Accept": "text/html"},
+        )
+        assert gone.status_code == 404 and "Blocage introuvable." in gone.text
+
+        # A forged sign-out (a cross-site form) ends nothing and leads back home.
+        forged = http.post("/logout", data={"csrf_token": "x"})
+        assert forged.url.path == "/" and http.get("/profil").status_code == 200
+        everywhere = http.post("/logout/everywhere", data={"csrf_token": "x"})
+        assert everywhere.status_code == 400 and "expiré" in everywhere.text
+        assert http.get("/profil").status_code == 200
+        signed_out = http.post("/logout", data={"csrf_token": csrf})
+        assert signed_out.url.path == "/login" and "Vous êtes déconnecté." in signed_out.text
+        assert http.get("/profil").url.path == "/login"
+
+    with system.client() as http:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/mot-de-passe/oublie").text).group(1)
+        forged = http.post("/mot-de-passe/oublie", data={"email": admin["email"], "csrf_token": "x"})
+        assert forged.status_code == 400 and "expiré" in forged.text and admin["email"] in forged.text
+        sent = http.post("/mot-de-passe/oublie", data={"email": admin["email"], "csrf_token": csrf})
+        assert sent.status_code == 200 and "un e-mail contenant un lien" in sent.text

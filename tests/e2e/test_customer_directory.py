@@ -230,6 +230,17 @@ def test_admin_pages_and_quadra_upload_per_role(system):
             files={"file": ("photo.png", b"\x89PNG\r\n\x1a\n\x00\x00", "image/png")},
         )
         assert bad.status_code == 422 and "pas un export Quadra" in bad.text
+        forged = http.post(
+            "/admin/customers/import/quadra",
+            headers=h["admin"],
+            data={"csrf_token": "x"},
+            files={"file": ("export.txt", QUADRA_EXPORT, "text/plain")},
+        )
+        assert forged.status_code == 400 and "expiré" in forged.text and "Quadra" in forged.text
+        assert "créés" not in forged.text
+        for path in ("/admin/customers/sync", f"/admin/customers/{uuid.uuid4()}/active"):
+            refused = http.post(path, headers=h["admin"], data={"csrf_token": "x", "active": "0"})
+            assert refused.status_code == 400 and "expiré" in refused.text, path
 
         listing = http.get(
             "/admin/customers", params={"q": "lumiere", "source": "quadra"}, headers=h["admin"]

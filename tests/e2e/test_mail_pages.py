@@ -179,6 +179,12 @@ def test_quarantine_page_replay_and_discard_admin_only(system, people):
         unconfirmed = http.post(f"/admin/courriels/{mail_id}/supprimer", data={"csrf_token": csrf})
         assert unconfirmed.status_code == 422 and "Cochez la case de confirmation" in unconfirmed.text
         assert _raw_mail(system, subject)["status"] == "quarantined"
+        for action in ("rejouer", "supprimer"):
+            forged = http.post(
+                f"/admin/courriels/{mail_id}/{action}", data={"csrf_token": "x", "confirm": "1"}
+            )
+            assert forged.status_code == 400 and "expiré" in forged.text and subject in forged.text
+        assert _raw_mail(system, subject)["status"] == "quarantined"
         discarded = http.post(
             f"/admin/courriels/{mail_id}/supprimer", data={"csrf_token": csrf, "confirm": "1"}
         )
@@ -206,6 +212,13 @@ def test_admin_adjusts_a_notification_template_and_the_next_mail_uses_it(system,
         )
         assert broken.status_code == 422 and "Objet, ligne 1 : erreur de syntaxe" in broken.text
         assert "Bien reçu {{ ticket.number" in broken.text  # what was typed is kept
+        forged = http.post(
+            "/admin/modeles-courriels/ticket_created",
+            data={"subject": "Objet forgé", "text": text, "html": html, "csrf_token": "x"},
+        )
+        assert forged.status_code == 400 and "expiré" in forged.text and "Objet forgé" in forged.text
+        forged = http.post("/admin/modeles-courriels/ticket_created/reinitialiser", data={"csrf_token": "x"})
+        assert forged.status_code == 400 and "expiré" in forged.text
         try:
             saved = http.post(
                 "/admin/modeles-courriels/ticket_created",

@@ -284,6 +284,22 @@ def test_a_client_with_their_company_summary_keeps_a_short_list(system, world):
     assert f'<option value="{world["b"]}"' not in page.text
 
 
+def test_rebuild_button_with_a_forged_token_rebuilds_nothing(system, world):
+    admin, agent = world["people"]["admin"], world["people"]["agent"]
+    as_browser = {"Accept": "text/html"}
+    with system.client() as http:
+        latest = http.get("/api/v1/reports/rebuild", headers=admin.headers).json()["rebuild"]
+        web_login(http, admin)
+        forged = http.post("/rapports/reconstruire", data={"csrf_token": "forged"}, headers=as_browser)
+        assert forged.status_code == 400
+        assert "Formulaire expiré" in forged.text and "Rechargez la page" in forged.text
+        assert http.get("/api/v1/reports/rebuild", headers=admin.headers).json()["rebuild"] == latest
+    with system.client() as http:
+        csrf = web_login(http, agent)
+        refused = http.post("/rapports/reconstruire", data={"csrf_token": csrf}, headers=as_browser)
+        assert refused.status_code == 403 and "Seul un superviseur" in refused.text
+
+
 def test_rebuild_from_the_tickets_history_gives_the_same_figures(system, world):
     admin = world["people"]["admin"]
     keys = [

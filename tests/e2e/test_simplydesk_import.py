@@ -308,6 +308,8 @@ def test_admin_page_simulates_then_imports_with_progress(system, tmp_path):
             system, "SELECT 1 FROM tickets WHERE number > :n AND number < :m", n=base, m=base + 9
         )
 
+        forged = http.post(job_url + "/run", data={"csrf_token": "x"}, follow_redirects=False)
+        assert forged.status_code == 400 and "expiré" in forged.text
         run = http.post(job_url + "/run", data={"csrf_token": csrf}, follow_redirects=False)
         assert run.status_code == 303
         real_url = run.headers["location"]

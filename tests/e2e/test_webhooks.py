@@ -249,6 +249,9 @@ def test_admin_pages_create_test_and_replay(system, people, receiver):
         refused = web.post("/admin/webhooks", data={"name": "CRM", "url": "ftp://x", "event_types": "ticket.*",
                                                      "active": "1", "csrf_token": csrf})  # fmt: skip
         assert refused.status_code == 422 and "https://" in refused.text
+        forged = web.post("/admin/webhooks", data={"name": "CRM forgé", "url": receiver.url, "event_types": "ticket.*",
+                                                    "active": "1", "csrf_token": "forged"})  # fmt: skip
+        assert forged.status_code == 400 and "expiré" in forged.text and "CRM forgé" in forged.text
         created = web.post("/admin/webhooks", data={"name": "CRM page", "url": receiver.url,
                                                      "event_types": "ticket.created, wiki.*", "active": "1",
                                                      "csrf_token": csrf})  # fmt: skip
@@ -286,7 +289,10 @@ def test_admin_pages_create_test_and_replay(system, people, receiver):
         wrong = web.post(f"/admin/webhooks/{subscription_id}", data=form)
         assert wrong.status_code == 422 and "Type d&#39;événement inconnu" in wrong.text
         expired = web.post(f"/admin/webhooks/{subscription_id}", data=form | {"csrf_token": "périmé"})
-        assert expired.status_code == 400
+        assert expired.status_code == 400 and "expiré" in expired.text and "CRM renommé" in expired.text
+        for action in ("secret", "test", "supprimer", f"envois/{delivered['id']}/rejouer"):
+            forged = web.post(f"/admin/webhooks/{subscription_id}/{action}", data={"csrf_token": "forged"})
+            assert forged.status_code == 400 and "expiré" in forged.text, action
         saved = web.post(f"/admin/webhooks/{subscription_id}", data=form | {"event_types": "ticket.*"})
         assert saved.status_code == 200 and "modifications sont enregistrées" in saved.text
         current = web.get(f"/api/v1/webhooks/{subscription_id}", headers=people["admin"]["headers"]).json()
@@ -300,6 +306,8 @@ def test_admin_pages_create_test_and_replay(system, people, receiver):
         assert new_secret != secret
         deleted = web.post(f"/admin/webhooks/{subscription_id}/supprimer", data={"csrf_token": csrf})
         assert deleted.status_code == 200 and "supprimé" in deleted.text
+        names = [s["name"] for s in web.get("/api/v1/webhooks", headers=people["admin"]["headers"]).json()]
+        assert "CRM forgé" not in names
 
 
 @pytest.mark.parametrize("role", ["agent", "client"])

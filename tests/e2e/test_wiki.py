@@ -379,6 +379,64 @@ def test_second_web_editor_is_shown_the_merge_view(system, world):
         ] == ("Switch 48 ports")
 
 
+def test_wiki_forms_with_a_forged_token_are_refused_and_change_nothing(system, world):
+    with system.client() as http:
+        csrf = web_login(system, http, "agent", world)
+        agent = world["headers"]["agent"]
+        page = http.post(
+            "/api/v1/wiki/pages",
+            json={"title": f"Routeurs {world['suffix']}", "content": "Version 1", "customer_id": world["a"]},
+            headers=agent,
+        ).json()
+        url = f"/wiki/pages/{page['id']}"
+        form = {"title": page["title"], "base_revision": "1", "tags": "", "content": "Texte à garder"}
+        edited = http.post(f"{url}/edit", data=form | {"csrf_token": "forged"})
+        assert edited.status_code == 400 and "expiré" in edited.text and "Texte à garder" in edited.text
+        created = http.post(
+            "/wiki/new",
+            data={"title": f"Brouillon {world['suffix']}", "customer_id": world["a"], "csrf_token": "forged"},
+        )
+        assert created.status_code == 400 and "expiré" in created.text and "Brouillon" in created.text
+        restored = http.post(
+            f"{url}/restore",
+            data={"revision": "1", "base_revision": "1", "csrf_token": "forged"},
+            headers={"Accept": "text/html"},
+        )
+        assert restored.status_code == 400 and "expiré" in restored.text
+        as_script = {"Accept": "application/json"}
+        preview = http.post(
+            "/wiki/preview", data={"content": "**gras**", "csrf_token": "x"}, headers=as_script
+        )
+        assert preview.status_code == 400 and "expiré" in preview.json()["detail"]
+        pasted = http.post(
+            f"{url}/attachments",
+            data={"csrf_token": "forged"},
+            files={"file": ("image.png", PNG, "image/png")},
+            headers=as_script,
+        )
+        assert pasted.status_code == 400 and "expiré" in pasted.json()["detail"]
+        current = http.get(f"/api/v1/wiki/pages/{page['id']}", headers=agent).json()
+        assert (current["revision"], current["content"]) == (1, "Version 1")
+        assert "image.png" not in http.get(url).text
+        drafts = http.get("/api/v1/wiki/pages", params={"q": "brouillon"}, headers=agent).json()["items"]
+        assert f"Brouillon {world['suffix']}" not in [item["title"] for item in drafts]
+
+        # With the real token, the refusals still reach the script (its JSON) or the error page.
+        preview = http.post(
+            "/wiki/preview", data={"content": "**gras**", "csrf_token": csrf}, headers=as_script
+        )
+        assert preview.status_code == 200 and "<strong>gras</strong>" in preview.json()["html"]
+        disguised = http.post(
+            f"{url}/attachments",
+            data={"csrf_token": csrf},
+            files={"file": ("photo.png", b"<html></html>", "image/png")},
+            headers=as_script,
+        )
+        assert disguised.status_code == 422 and "non accepté" in disguised.json()["detail"]
+        stale = http.post(f"{url}/restore", data={"revision": "1", "base_revision": "7", "csrf_token": csrf})
+        assert stale.status_code == 409
+
+
 def test_sales_rep_access_follows_the_real_customer_directory(system, world):
     """Through crm_sync itself: a customer created with a sales rep, then handed to another one."""
     suffix = uuid.uuid4().hex[:6]

@@ -14,7 +14,6 @@ from comptoir_gateway.security import (
     SESSION_COOKIE,
     client_info,
     cookie_secure,
-    csrf_valid,
     device_token,
     issue_token,
     optional_actor,
@@ -24,7 +23,7 @@ from comptoir_gateway.security import (
     sign_value,
 )
 from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, PostedForm, require_actor, safe_next, submit_form
+from comptoir_gateway.web.routes import PostedForm, error_page, require_actor, safe_next, submit_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -193,8 +192,8 @@ async def code_resend(
 async def logout(
     request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    response = RedirectResponse("/login?notice=logout", status_code=303)
-    if csrf_valid(request, csrf_token):
+    async def sign_out() -> None:
+        # Without a valid session there is nothing to end at the auth service; the cookie still goes.
         actor = optional_actor(request)
         if actor is not None:
             await services.call(
@@ -204,8 +203,21 @@ async def logout(
                 session_id=request.state.session_id,
                 client=client_info(request),
             )
+
+    def signed_out(_: Any) -> Response:
+        response = RedirectResponse("/login?notice=logout", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+        return response
+
+    return await submit_form(
+        request,
+        csrf_token,
+        sign_out,
+        # A forged sign-out (a cross-site form) ends nothing: the session cookie stays, and the sign-in page sends a
+        # signed-in person back home.
+        on_error=lambda message, status: RedirectResponse("/login?notice=logout", status_code=303),
+        on_success=signed_out,
+    )
 
 
 @router.post("/logout/everywhere")
@@ -213,12 +225,19 @@ async def logout_everywhere(
     request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    await services.call("auth", "logout_everywhere", actor=actor, client=client_info(request))
-    response = RedirectResponse("/login?notice=everywhere", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
+
+    def signed_out(_: Any) -> Response:
+        response = RedirectResponse("/login?notice=everywhere", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("auth", "logout_everywhere", actor=actor, client=client_info(request)),
+        on_error=error_page,
+        on_success=signed_out,
+    )
 
 
 # --- forgotten password, reset and invitation links ---------------------------------------------------------
@@ -236,12 +255,15 @@ async def forgot_submit(
     email: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    if not csrf_valid(request, csrf_token):
-        return render_page(
-            request, "password_forgot.html", {"email": email, "error": CSRF_MESSAGE}, status_code=400
-        )
-    result = await services.call("auth", "request_password_reset", email=email, client=client_info(request))
-    return render_page(request, "password_forgot.html", {"sent": result["message"]})
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("auth", "request_password_reset", email=email, client=client_info(request)),
+        on_error=lambda message, status: render_page(
+            request, "password_forgot.html", {"email": email, "error": message}, status_code=status
+        ),
+        on_success=lambda result: render_page(request, "password_forgot.html", {"sent": result["message"]}),
+    )
 
 
 async def _link_page(request: Request, services, token: str, purpose: str) -> Response:
@@ -273,16 +295,18 @@ async def _link_submit(
     def show_error(message: str, status_code: int) -> Response:
         return render_page(request, "password_set.html", page | {"error": message}, status_code=status_code)
 
-    if form.password != form.confirm and csrf_valid(request, form.csrf_token):
-        return show_error("Les deux mots de passe saisis sont différents.", 422)
     method = "reset_password" if purpose == "reset" else "accept_invitation"
     notice = "reset" if purpose == "reset" else "welcome"
+
+    async def set_password() -> None:
+        if form.password != form.confirm:
+            raise HTTPException(422, "Les deux mots de passe saisis sont différents.")
+        await services.call("auth", method, token=token, password=form.password, client=client_info(request))
+
     return await submit_form(
         request,
         form.csrf_token,
-        lambda: services.call(
-            "auth", method, token=token, password=form.password, client=client_info(request)
-        ),
+        set_password,
         on_error=show_error,
         on_success=lambda _: RedirectResponse(f"/login?notice={notice}", status_code=303),
     )

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import client_info, csrf_valid
+from comptoir_gateway.security import client_info
 from comptoir_gateway.web.rendering import render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, PostedForm, require_actor, submit_form
+from comptoir_gateway.web.routes import ErrorPage, PostedForm, require_actor, submit_form
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -365,6 +365,11 @@ async def security_page(request: Request, services: ServicesDep, notice: str = "
     return await _security_page(request, services, require_actor(request), notice=NOTICES.get(notice))
 
 
+def _security_refusal(request: Request, services, actor: dict) -> ErrorPage:
+    """The security page again with the refusal of a form posted from it."""
+    return lambda message, status: _security_page(request, services, actor, error=message, status_code=status)
+
+
 @router.post("/securite/roles/{role}")
 async def security_role(
     role: str,
@@ -374,17 +379,21 @@ async def security_role(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _security_page(request, services, actor, error=CSRF_MESSAGE, status_code=400)
-    await services.call(
-        "auth",
-        "set_role_policy",
-        actor=actor,
-        role=role,
-        two_factor_required=two_factor_required == "1",
-        client=client_info(request),
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
+            "auth",
+            "set_role_policy",
+            actor=actor,
+            role=role,
+            two_factor_required=two_factor_required == "1",
+            client=client_info(request),
+        ),
+        on_error=_security_refusal(request, services, actor),
+        on_success=lambda _: RedirectResponse("/admin/securite?notice=policy", status_code=303),
+        propagate=(403, 404),
     )
-    return RedirectResponse("/admin/securite?notice=policy", status_code=303)
 
 
 @router.post("/securite/deverrouiller")
@@ -395,7 +404,11 @@ async def security_unlock(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _security_page(request, services, actor, error=CSRF_MESSAGE, status_code=400)
-    await services.call("auth", "clear_lock", actor=actor, key=key, client=client_info(request))
-    return RedirectResponse("/admin/securite?notice=unlocked", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("auth", "clear_lock", actor=actor, key=key, client=client_info(request)),
+        on_error=_security_refusal(request, services, actor),
+        on_success=lambda _: RedirectResponse("/admin/securite?notice=unlocked", status_code=303),
+        propagate=(403, 404),
+    )

@@ -12,9 +12,8 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import csrf_valid
-from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, PostedForm, require_actor, submit_form
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import PostedForm, error_page, require_actor, submit_form
 
 router = APIRouter(prefix="/admin/customers", include_in_schema=False)
 
@@ -148,11 +147,16 @@ async def new_customer_submit(
     )
 
 
+async def _sync_page(
+    request: Request, services, actor: dict, status_code: int = 200, **extra: Any
+) -> Response:
+    status = await services.call("crm_sync", "sync_status", actor=actor)
+    return render_page(request, "customers_sync.html", {"status": status, **extra}, status_code=status_code)
+
+
 @router.get("/sync")
 async def sync_page(request: Request, services: ServicesDep, done: str = "") -> Response:
-    actor = require_actor(request)
-    status = await services.call("crm_sync", "sync_status", actor=actor)
-    return render_page(request, "customers_sync.html", {"status": status, "done": done})
+    return await _sync_page(request, services, require_actor(request), done=done)
 
 
 @router.post("/sync")
@@ -160,10 +164,13 @@ async def sync_request(
     request: Request, services: ServicesDep, full: FormField = "", csrf_token: FormField = ""
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    await services.call("crm_sync", "request_sync", actor=actor, full=full == "1")
-    return RedirectResponse("/admin/customers/sync?done=sync", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("crm_sync", "request_sync", actor=actor, full=full == "1"),
+        on_error=error_page,
+        on_success=lambda _: RedirectResponse("/admin/customers/sync?done=sync", status_code=303),
+    )
 
 
 @router.post("/import/quadra")
@@ -177,36 +184,26 @@ async def quadra_upload(
     from comptoir_common.blobs import BlobTooLarge, DirectoryBlobStore
 
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    status = await services.call(
-        "crm_sync", "sync_status", actor=actor
-    )  # admins only, before storing anything
-    store = DirectoryBlobStore(request.app.state.settings.blob_root)
-    try:
-        blob = store.put_stream(file.file, max_size=MAX_UPLOAD)
-    except BlobTooLarge:
-        return render_page(
-            request,
-            "customers_sync.html",
-            {"status": status, "error": "Fichier trop volumineux (50 Mo au plus)."},
-            status_code=413,
-        )
-    try:
-        report = await services.call(
+
+    async def import_export() -> dict[str, Any]:
+        await services.call("crm_sync", "sync_status", actor=actor)  # admins only, before storing anything
+        store = DirectoryBlobStore(request.app.state.settings.blob_root)
+        try:
+            blob = store.put_stream(file.file, max_size=MAX_UPLOAD)
+        except BlobTooLarge as exc:
+            raise HTTPException(413, "Fichier trop volumineux (50 Mo au plus).") from exc
+        return await services.call(
             "crm_sync", "import_quadra", actor=actor, blob_key=blob.key, filename=(file.filename or "")[:200]
         )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        return render_page(
-            request,
-            "customers_sync.html",
-            {"status": status, "error": error_text(exc)},
-            status_code=exc.status_code,
-        )
-    status = await services.call("crm_sync", "sync_status", actor=actor)
-    return render_page(request, "customers_sync.html", {"status": status, "report": report})
+
+    return await submit_form(
+        request,
+        csrf_token,
+        import_export,
+        on_error=lambda message, status: _sync_page(request, services, actor, status, error=message),
+        on_success=lambda report: _sync_page(request, services, actor, report=report),
+        propagate=(403,),
+    )
 
 
 @router.get("/{customer_id}")
@@ -268,12 +265,15 @@ async def customer_active(
     csrf_token: FormField = "",
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    await services.call(
-        "crm_sync", "set_customer_active", actor=actor, customer_id=customer_id, active=active == "1"
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
+            "crm_sync", "set_customer_active", actor=actor, customer_id=customer_id, active=active == "1"
+        ),
+        on_error=error_page,
+        on_success=lambda _: RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303),
     )
-    return RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303)
 
 
 @router.post("/{customer_id}/sales-rep")
@@ -285,13 +285,16 @@ async def customer_sales_rep(
     csrf_token: FormField = "",
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    await services.call(
-        "crm_sync",
-        "assign_sales_rep",
-        actor=actor,
-        customer_id=customer_id,
-        sales_rep_id=sales_rep_id or None,
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
+            "crm_sync",
+            "assign_sales_rep",
+            actor=actor,
+            customer_id=customer_id,
+            sales_rep_id=sales_rep_id or None,
+        ),
+        on_error=error_page,
+        on_success=lambda _: RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303),
     )
-    return RedirectResponse(f"/admin/customers/{customer_id}?saved=1", status_code=303)

@@ -14,9 +14,8 @@ from starlette.datastructures import UploadFile
 
 from comptoir_gateway.import_jobs import ImportJob, ImportJobs
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import csrf_valid
 from comptoir_gateway.web.rendering import render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.routes import error_page, require_actor, submit_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,43 +79,49 @@ async def import_submit(request: Request, services: ServicesDep) -> Response:
     actor = require_actor(request)
     status = await _status(services, actor)
     form = await request.form()
-    context = {"status": status, "jobs": []}
-    if not csrf_valid(request, str(form.get("csrf_token") or "")):
-        return render_page(request, "import.html", context | {"error": CSRF_MESSAGE}, status_code=400)
-    tickets = form.get("tickets_file")
-    if not isinstance(tickets, UploadFile) or not tickets.filename:
-        return render_page(
-            request, "import.html", context | {"error": "Choisissez le fichier des tickets."}, status_code=422
-        )
-    jobs = _jobs(request)
-    job_id, folder = jobs.new_folder()
-    try:
-        suffix = lambda upload: ".xlsx" if upload.filename.lower().endswith(".xlsx") else ".csv"  # noqa: E731
-        tickets_path = await _save(
-            tickets, folder / f"tickets{suffix(tickets)}", MAX_EXPORT_BYTES, export=True
-        )
-        messages_path = mapping_path = None
-        messages = form.get("messages_file")
-        if isinstance(messages, UploadFile) and messages.filename:
-            messages_path = await _save(
-                messages, folder / f"messages{suffix(messages)}", MAX_EXPORT_BYTES, export=True
+
+    async def start() -> ImportJob:
+        tickets = form.get("tickets_file")
+        if not isinstance(tickets, UploadFile) or not tickets.filename:
+            raise HTTPException(422, "Choisissez le fichier des tickets.")
+        jobs = _jobs(request)
+        job_id, folder = jobs.new_folder()
+        try:
+            suffix = lambda upload: ".xlsx" if upload.filename.lower().endswith(".xlsx") else ".csv"  # noqa: E731
+            tickets_path = await _save(
+                tickets, folder / f"tickets{suffix(tickets)}", MAX_EXPORT_BYTES, export=True
             )
-        mapping = form.get("mapping_file")
-        if isinstance(mapping, UploadFile) and mapping.filename:
-            mapping_path = await _save(mapping, folder / "mapping.toml", MAX_MAPPING_BYTES, export=False)
-    except ValueError as exc:
-        return render_page(request, "import.html", context | {"error": str(exc)}, status_code=422)
-    job = ImportJob(
-        id=job_id,
-        folder=folder,
-        tickets_file=tickets_path,
-        messages_file=messages_path,
-        mapping_file=mapping_path,
-        dry_run=form.get("mode") != "import",
-        actor=actor,
+            messages_path = mapping_path = None
+            messages = form.get("messages_file")
+            if isinstance(messages, UploadFile) and messages.filename:
+                messages_path = await _save(
+                    messages, folder / f"messages{suffix(messages)}", MAX_EXPORT_BYTES, export=True
+                )
+            mapping = form.get("mapping_file")
+            if isinstance(mapping, UploadFile) and mapping.filename:
+                mapping_path = await _save(mapping, folder / "mapping.toml", MAX_MAPPING_BYTES, export=False)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        job = ImportJob(
+            id=job_id,
+            folder=folder,
+            tickets_file=tickets_path,
+            messages_file=messages_path,
+            mapping_file=mapping_path,
+            dry_run=form.get("mode") != "import",
+            actor=actor,
+        )
+        return jobs.start(job, services)
+
+    return await submit_form(
+        request,
+        str(form.get("csrf_token") or ""),
+        start,
+        on_error=lambda message, status_code: render_page(
+            request, "import.html", {"status": status, "jobs": [], "error": message}, status_code=status_code
+        ),
+        on_success=lambda job: RedirectResponse(f"/admin/import/{job.id}", status_code=303),
     )
-    jobs.start(job, services)
-    return RedirectResponse(f"/admin/import/{job.id}", status_code=303)
 
 
 @router.get("/admin/import/{job_id}")
@@ -141,15 +146,23 @@ async def import_job_run(job_id: str, request: Request, services: ServicesDep) -
     actor = require_actor(request)
     await _status(services, actor)
     form = await request.form()
-    if not csrf_valid(request, str(form.get("csrf_token") or "")):
-        raise HTTPException(400, CSRF_MESSAGE)
-    jobs = _jobs(request)
-    job = jobs.get(job_id)
-    if job.status in ("waiting", "running"):
-        raise HTTPException(409, "Cet import est encore en cours.")
-    again = jobs.again(job, services, dry_run=False)
-    again.actor = actor
-    return RedirectResponse(f"/admin/import/{again.id}", status_code=303)
+
+    async def run_again() -> ImportJob:
+        jobs = _jobs(request)
+        job = jobs.get(job_id)
+        if job.status in ("waiting", "running"):
+            raise HTTPException(409, "Cet import est encore en cours.")
+        again = jobs.again(job, services, dry_run=False)
+        again.actor = actor
+        return again
+
+    return await submit_form(
+        request,
+        str(form.get("csrf_token") or ""),
+        run_again,
+        on_error=error_page,
+        on_success=lambda again: RedirectResponse(f"/admin/import/{again.id}", status_code=303),
+    )
 
 
 @router.get("/admin/import/{job_id}/rejets.csv")

@@ -13,9 +13,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import csrf_valid
-from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import ErrorPage, require_actor, submit_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,13 +30,6 @@ TEMPLATE_PARTS = [
     (".txt", "text", "Texte brut"),
     (".html", "html", "HTML"),
 ]
-
-
-def _refusal(exc: HTTPException, allowed: tuple[int, ...] = (409, 413, 422)) -> str:
-    """The French message of a refusal the page shows in place; anything else goes to the error page."""
-    if exc.status_code not in allowed:
-        raise exc
-    return error_text(exc)
 
 
 # --- quarantine -----------------------------------------------------------------------------------------------
@@ -77,17 +69,26 @@ async def set_aside_mail_page(raw_mail_id: int, request: Request, services: Serv
     return await _set_aside_mail(request, services, require_actor(request), raw_mail_id)
 
 
+def _set_aside_refusal(request: Request, services, actor: dict, raw_mail_id: int) -> ErrorPage:
+    """The set-aside mail's page again with the refusal of a form posted from it."""
+    return lambda message, status: _set_aside_mail(
+        request, services, actor, raw_mail_id, error=message, status_code=status
+    )
+
+
 @router.post("/admin/courriels/{raw_mail_id}/rejouer")
 async def replay_mail(
     raw_mail_id: int, request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _set_aside_mail(
-            request, services, actor, raw_mail_id, error=CSRF_MESSAGE, status_code=400
-        )
-    await services.call("mail_ingest", "replay", actor=actor, raw_mail_id=raw_mail_id)
-    return RedirectResponse("/admin/courriels?notice=replayed", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("mail_ingest", "replay", actor=actor, raw_mail_id=raw_mail_id),
+        on_error=_set_aside_refusal(request, services, actor, raw_mail_id),
+        on_success=lambda _: RedirectResponse("/admin/courriels?notice=replayed", status_code=303),
+        propagate=(403, 404),
+    )
 
 
 @router.post("/admin/courriels/{raw_mail_id}/supprimer")
@@ -99,25 +100,20 @@ async def discard_mail(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _set_aside_mail(
-            request, services, actor, raw_mail_id, error=CSRF_MESSAGE, status_code=400
-        )
-    if confirm != "1":
-        return await _set_aside_mail(
-            request,
-            services,
-            actor,
-            raw_mail_id,
-            error="Cochez la case de confirmation pour supprimer cet e-mail.",
-            status_code=422,
-        )
-    try:
+
+    async def discard() -> None:
+        if confirm != "1":
+            raise HTTPException(422, "Cochez la case de confirmation pour supprimer cet e-mail.")
         await services.call("mail_ingest", "discard", actor=actor, raw_mail_id=raw_mail_id)
-    except HTTPException as exc:
-        message = _refusal(exc)
-        return await _set_aside_mail(request, services, actor, raw_mail_id, error=message, status_code=422)
-    return RedirectResponse("/admin/courriels?notice=discarded", status_code=303)
+
+    return await submit_form(
+        request,
+        csrf_token,
+        discard,
+        on_error=_set_aside_refusal(request, services, actor, raw_mail_id),
+        on_success=lambda _: RedirectResponse("/admin/courriels?notice=discarded", status_code=303),
+        propagate=(403, 404),
+    )
 
 
 # --- notification templates -----------------------------------------------------------------------------------
@@ -159,25 +155,25 @@ async def template_save(
 ) -> Response:
     actor = require_actor(request)
     form = {"subject": subject, "text": text, "html": html}
-    if not csrf_valid(request, csrf_token):
-        return await _template_page(
-            request, services, actor, name, form=form, error=CSRF_MESSAGE, status_code=400
-        )
-    try:
-        await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "notifier",
             "set_template",
             actor=actor,
             name=name,
             parts={part: form[field] for part, field, _ in TEMPLATE_PARTS},
-        )
-    except HTTPException as exc:
-        message = _refusal(exc)
+        ),
         # What the admin typed is put back in the form: nothing is lost.
-        return await _template_page(
-            request, services, actor, name, form=form, error=message, status_code=exc.status_code
-        )
-    return RedirectResponse(f"/admin/modeles-courriels/{name}?notice=saved", status_code=303)
+        on_error=lambda message, status: _template_page(
+            request, services, actor, name, form=form, error=message, status_code=status
+        ),
+        on_success=lambda _: RedirectResponse(
+            f"/admin/modeles-courriels/{name}?notice=saved", status_code=303
+        ),
+        propagate=(403, 404),
+    )
 
 
 @router.post("/admin/modeles-courriels/{name}/reinitialiser")
@@ -185,7 +181,15 @@ async def template_reset(
     name: str, request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return await _template_page(request, services, actor, name, error=CSRF_MESSAGE, status_code=400)
-    await services.call("notifier", "reset_template", actor=actor, name=name)
-    return RedirectResponse(f"/admin/modeles-courriels/{name}?notice=reset", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("notifier", "reset_template", actor=actor, name=name),
+        on_error=lambda message, status: _template_page(
+            request, services, actor, name, error=message, status_code=status
+        ),
+        on_success=lambda _: RedirectResponse(
+            f"/admin/modeles-courriels/{name}?notice=reset", status_code=303
+        ),
+        propagate=(403, 404),
+    )

@@ -10,11 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway.api.routes.reports import ReportFilters
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import csrf_valid
 from comptoir_gateway.web import customer_picker
 from comptoir_gateway.web.charts import chart_for
 from comptoir_gateway.web.rendering import render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.routes import require_actor, submit_form
 
 router = APIRouter(include_in_schema=False)
 
@@ -79,9 +78,15 @@ async def rebuild(
     request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return render_page(
-            request, "error.html", {"title": "Formulaire expiré", "message": CSRF_MESSAGE}, 400
-        )
-    await services.call("reports", "request_rebuild", actor=actor)
-    return RedirectResponse("/rapports?rebuilt=1", status_code=303)
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("reports", "request_rebuild", actor=actor),
+        # The reports page has no place for a refusal; the service's own (403) goes to the access-denied page, so
+        # what comes here is the expired form.
+        on_error=lambda message, status: render_page(
+            request, "error.html", {"title": "Formulaire expiré", "message": message}, status
+        ),
+        on_success=lambda _: RedirectResponse("/rapports?rebuilt=1", status_code=303),
+        propagate=(403,),
+    )

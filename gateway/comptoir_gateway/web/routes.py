@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Collection
-from typing import Any
+from typing import Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
@@ -81,6 +81,11 @@ async def submit_form(
             raise
         return await _page(on_error(error_text(exc, refused), exc.status_code))
     return await _page(on_success(result))
+
+
+def error_page(message: str, status: int) -> NoReturn:
+    """``on_error`` of a lone button whose page is not shown again: the application's error page with the refusal."""
+    raise HTTPException(status, message)
 
 
 async def _page(page: Response | Awaitable[Response]) -> Response:

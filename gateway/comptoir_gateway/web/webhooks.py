@@ -3,16 +3,16 @@ replay button, and a test event. Each page calls the webhooks service, which ref
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import csrf_valid
-from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import PostedForm, require_actor, submit_form
 
 router = APIRouter(prefix="/admin/webhooks", include_in_schema=False)
 
@@ -26,8 +26,22 @@ NOTICES = {
 STATUS_LABELS = {"pending": "En attente", "delivered": "Livré", "failed": "Échec"}
 
 
-def _fields(name: str, url: str, event_types: str, active: str) -> dict[str, Any]:
-    return {"name": name, "url": url, "event_types": event_types, "active": active == "1"}
+class WebhookForm(PostedForm):
+    """A subscription's form (new and edit)."""
+
+    name: str = ""
+    url: str = ""
+    event_types: str = ""
+    active: str = ""
+
+    def fields(self) -> dict[str, Any]:
+        """The subscription's fields for the webhooks service (and the form shown again)."""
+        return {
+            "name": self.name,
+            "url": self.url,
+            "event_types": self.event_types,
+            "active": self.active == "1",
+        }
 
 
 async def _list_page(request: Request, services, actor: dict, **extra: Any) -> Response:
@@ -55,28 +69,23 @@ async def webhooks_page(request: Request, services: ServicesDep, notice: str = "
 
 @router.post("")
 async def create_webhook(
-    request: Request,
-    services: ServicesDep,
-    name: Annotated[str, Form()] = "",
-    url: Annotated[str, Form()] = "",
-    event_types: Annotated[str, Form()] = "",
-    active: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    request: Request, services: ServicesDep, form: Annotated[WebhookForm, Form()]
 ) -> Response:
     actor = require_actor(request)
-    form = _fields(name, url, event_types, active)
-    if not csrf_valid(request, csrf_token):
-        return await _list_page(request, services, actor, form=form, error=CSRF_MESSAGE, status_code=400)
-    try:
-        created = await services.call("webhooks", "create_subscription", actor=actor, fields=form)
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code in (403, 404):
-            raise
-        return await _list_page(
-            request, services, actor, form=form, error=error_text(exc), status_code=exc.status_code
-        )
-    # Rendered, not redirected: the secret must not travel in a URL, and it is shown only this once.
-    return await _detail_page(request, services, actor, created["id"], secret=created["secret"])
+    fields = form.fields()
+    return await submit_form(
+        request,
+        form.csrf_token,
+        lambda: services.call("webhooks", "create_subscription", actor=actor, fields=fields),
+        on_error=lambda message, status: _list_page(
+            request, services, actor, form=fields, error=message, status_code=status
+        ),
+        # Rendered, not redirected: the secret must not travel in a URL, and it is shown only this once.
+        on_success=lambda created: _detail_page(
+            request, services, actor, created["id"], secret=created["secret"]
+        ),
+        propagate=(403, 404),
+    )
 
 
 async def _detail_page(
@@ -141,65 +150,67 @@ async def webhook_page(
     )
 
 
-async def _act(
-    request: Request, services, page_of: str, csrf_token: str, method: str, form=None, **kwargs: Any
-) -> tuple[Any, Response | None]:
-    """Call ``webhooks.<method>`` for a form of the page of subscription ``page_of``: (result, None), or (None, that
-    page again with the error) for an expired form or a refusal the admin can correct."""
+async def _submit(
+    request: Request,
+    services,
+    page_of: str,
+    csrf_token: str,
+    method: str,
+    *,
+    on_success: Callable[[Any], Response | Awaitable[Response]],
+    form: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Response:
+    """Post a form of the page of subscription ``page_of`` to ``webhooks.<method>``; a refusal the admin can correct
+    shows that page again (with ``form`` as typed)."""
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        page = await _detail_page(
-            request, services, actor, page_of, form=form, error=CSRF_MESSAGE, status_code=400
-        )
-        return None, page
-    try:
-        return await services.call("webhooks", method, actor=actor, **kwargs), None
-    except HTTPException as exc:
-        if exc.status_code >= 500 or exc.status_code in (403, 404):
-            raise
-        page = await _detail_page(
-            request,
-            services,
-            actor,
-            page_of,
-            form=form,
-            error=error_text(exc),
-            status_code=exc.status_code,
-        )
-        return None, page
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call("webhooks", method, actor=actor, **kwargs),
+        on_error=lambda message, status: _detail_page(
+            request, services, actor, page_of, form=form, error=message, status_code=status
+        ),
+        on_success=on_success,
+        propagate=(403, 404),
+    )
 
 
 @router.post("/{subscription_id}")
 async def update_webhook(
-    subscription_id: str,
-    request: Request,
-    services: ServicesDep,
-    name: Annotated[str, Form()] = "",
-    url: Annotated[str, Form()] = "",
-    event_types: Annotated[str, Form()] = "",
-    active: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    subscription_id: str, request: Request, services: ServicesDep, form: Annotated[WebhookForm, Form()]
 ) -> Response:
-    form = _fields(name, url, event_types, active)
-    _, page = await _act(
-        request, services, subscription_id, csrf_token, "update_subscription", form=form,
-        subscription_id=subscription_id, fields=form,
-    )  # fmt: skip
-    return page or RedirectResponse(f"/admin/webhooks/{subscription_id}?notice=saved", status_code=303)
+    fields = form.fields()
+    return await _submit(
+        request,
+        services,
+        subscription_id,
+        form.csrf_token,
+        "update_subscription",
+        on_success=lambda _: RedirectResponse(
+            f"/admin/webhooks/{subscription_id}?notice=saved", status_code=303
+        ),
+        form=fields,
+        subscription_id=subscription_id,
+        fields=fields,
+    )
 
 
 @router.post("/{subscription_id}/secret")
 async def rotate_webhook_secret(
     subscription_id: str, request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    rotated, page = await _act(
-        request, services, subscription_id, csrf_token, "rotate_secret", subscription_id=subscription_id
-    )
-    if page:
-        return page
-    # Rendered, not redirected: the new secret is shown this once.
-    return await _detail_page(
-        request, services, request.state.actor, subscription_id, secret=rotated["secret"], rotated=True
+    return await _submit(
+        request,
+        services,
+        subscription_id,
+        csrf_token,
+        "rotate_secret",
+        # Rendered, not redirected: the new secret is shown this once.
+        on_success=lambda rotated: _detail_page(
+            request, services, request.state.actor, subscription_id, secret=rotated["secret"], rotated=True
+        ),
+        subscription_id=subscription_id,
     )
 
 
@@ -207,20 +218,32 @@ async def rotate_webhook_secret(
 async def send_webhook_test(
     subscription_id: str, request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    _, page = await _act(
-        request, services, subscription_id, csrf_token, "send_test_event", subscription_id=subscription_id
+    return await _submit(
+        request,
+        services,
+        subscription_id,
+        csrf_token,
+        "send_test_event",
+        on_success=lambda _: RedirectResponse(
+            f"/admin/webhooks/{subscription_id}?notice=test", status_code=303
+        ),
+        subscription_id=subscription_id,
     )
-    return page or RedirectResponse(f"/admin/webhooks/{subscription_id}?notice=test", status_code=303)
 
 
 @router.post("/{subscription_id}/supprimer")
 async def delete_webhook(
     subscription_id: str, request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
 ) -> Response:
-    _, page = await _act(
-        request, services, subscription_id, csrf_token, "delete_subscription", subscription_id=subscription_id
+    return await _submit(
+        request,
+        services,
+        subscription_id,
+        csrf_token,
+        "delete_subscription",
+        on_success=lambda _: RedirectResponse("/admin/webhooks?notice=deleted", status_code=303),
+        subscription_id=subscription_id,
     )
-    return page or RedirectResponse("/admin/webhooks?notice=deleted", status_code=303)
 
 
 @router.post("/{subscription_id}/envois/{delivery_id}/rejouer")
@@ -231,7 +254,14 @@ async def replay_webhook_delivery(
     services: ServicesDep,
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    _, page = await _act(
-        request, services, subscription_id, csrf_token, "replay_delivery", delivery_id=delivery_id
+    return await _submit(
+        request,
+        services,
+        subscription_id,
+        csrf_token,
+        "replay_delivery",
+        on_success=lambda _: RedirectResponse(
+            f"/admin/webhooks/{subscription_id}?notice=replayed", status_code=303
+        ),
+        delivery_id=delivery_id,
     )
-    return page or RedirectResponse(f"/admin/webhooks/{subscription_id}?notice=replayed", status_code=303)

@@ -14,15 +14,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from comptoir_gateway.api.routes.wiki import attach_upload, attachment_response
 from comptoir_gateway.rpc import ServicesDep
-from comptoir_gateway.security import csrf_valid
-from comptoir_gateway.web.rendering import error_text, render_page
-from comptoir_gateway.web.routes import CSRF_MESSAGE, require_actor, submit_form
+from comptoir_gateway.web.rendering import render_page
+from comptoir_gateway.web.routes import PostedForm, error_page, require_actor, submit_form
 
 router = APIRouter(include_in_schema=False)
-
-
-def _form_tags(tags: str) -> list[str]:
-    return [tag.strip() for tag in tags.split(",") if tag.strip()]
 
 
 @router.get("/wiki")
@@ -113,41 +108,52 @@ async def new_page(
     )
 
 
+class WikiPageForm(PostedForm):
+    """The wiki editor's form for a new page."""
+
+    title: str = ""
+    content: str = ""
+    tags: str = ""
+    customer_id: str = ""
+    parent_id: str = ""
+    visible_to_customer: str = ""
+    comment: str = ""
+
+    def tag_list(self) -> list[str]:
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+
+
+class WikiEditForm(WikiPageForm):
+    """The editor's form for an existing page: the revision it started from detects a concurrent save."""
+
+    base_revision: int
+
+
 @router.post("/wiki/new")
 async def create_page(
-    request: Request,
-    services: ServicesDep,
-    title: Annotated[str, Form()] = "",
-    content: Annotated[str, Form()] = "",
-    tags: Annotated[str, Form()] = "",
-    customer_id: Annotated[str, Form()] = "",
-    parent_id: Annotated[str, Form()] = "",
-    visible_to_customer: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    request: Request, services: ServicesDep, form: Annotated[WikiPageForm, Form()]
 ) -> Response:
     actor = require_actor(request)
-    form = {
-        "title": title,
-        "content": content,
-        "tags": tags,
-        "visible_to_customer": bool(visible_to_customer),
+    context = {
+        "page": None,
+        "form": form.values(),
+        "customer_id": form.customer_id,
+        "parent_id": form.parent_id,
     }
-    context = {"page": None, "form": form, "customer_id": customer_id, "parent_id": parent_id}
     return await submit_form(
         request,
-        csrf_token,
+        form.csrf_token,
         lambda: services.call(
             "wiki",
             "create_page",
             actor=actor,
-            title=title,
-            content=content,
-            customer_id=customer_id or None,
-            parent_id=parent_id or None,
-            tags=_form_tags(tags),
-            visible_to_customer=bool(visible_to_customer),
-            comment=comment or None,
+            title=form.title,
+            content=form.content,
+            customer_id=form.customer_id or None,
+            parent_id=form.parent_id or None,
+            tags=form.tag_list(),
+            visible_to_customer=bool(form.visible_to_customer),
+            comment=form.comment or None,
         ),
         on_error=lambda message, status: render_page(
             request, "wiki_edit.html", context | {"error": message}, status_code=status
@@ -190,68 +196,60 @@ async def edit_page(page_id: str, request: Request, services: ServicesDep) -> Re
 
 @router.post("/wiki/pages/{page_id}/edit")
 async def save_page(
-    page_id: str,
-    request: Request,
-    services: ServicesDep,
-    base_revision: Annotated[int, Form()],
-    title: Annotated[str, Form()] = "",
-    content: Annotated[str, Form()] = "",
-    tags: Annotated[str, Form()] = "",
-    parent_id: Annotated[str, Form()] = "",
-    visible_to_customer: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form()] = "",
-    csrf_token: Annotated[str, Form()] = "",
+    page_id: str, request: Request, services: ServicesDep, form: Annotated[WikiEditForm, Form()]
 ) -> Response:
     """Save; if someone saved in between, show the three-way merge instead of overwriting their change."""
     actor = require_actor(request)
     page = await services.call("wiki", "get_page", actor=actor, page_id=page_id)
-    form = {
-        "title": title,
-        "content": content,
-        "tags": tags,
-        "visible_to_customer": bool(visible_to_customer),
-        "base_revision": base_revision,
-        "comment": comment,
-    }
     context: dict[str, Any] = {
         "page": page,
-        "form": form,
+        "form": form.values(),
         "customer_id": page["customer_id"] or "",
-        "parent_id": parent_id,
+        "parent_id": form.parent_id,
     }
-    if not csrf_valid(request, csrf_token):
-        return render_page(request, "wiki_edit.html", context | {"error": CSRF_MESSAGE}, status_code=400)
-    try:
-        await services.call(
-            "wiki",
-            "update_page",
-            actor=actor,
-            page_id=page_id,
-            base_revision=base_revision,
-            title=title,
-            content=content,
-            tags=_form_tags(tags),
-            parent_id=parent_id or None,
-            visible_to_customer=bool(visible_to_customer),
-            comment=comment or None,
-        )
-    except HTTPException as exc:
-        if exc.status_code >= 500:
-            raise
-        if exc.status_code == 409 and isinstance(exc.detail, dict) and "merge" in exc.detail:
-            merge = exc.detail["merge"]
-            # The next save is based on the revision now current; the proposed text is the merge.
-            form |= {"content": merge["text"], "base_revision": exc.detail["current_revision"]}
-            return render_page(
-                request,
-                "wiki_edit.html",
-                context | {"error": error_text(exc), "merge": merge, "conflict": exc.detail},
-                status_code=409,
+    # The refusal of a concurrent save carries the merge to show; on_error only receives its message.
+    conflict: dict[str, Any] = {}
+
+    async def save() -> None:
+        try:
+            await services.call(
+                "wiki",
+                "update_page",
+                actor=actor,
+                page_id=page_id,
+                base_revision=form.base_revision,
+                title=form.title,
+                content=form.content,
+                tags=form.tag_list(),
+                parent_id=form.parent_id or None,
+                visible_to_customer=bool(form.visible_to_customer),
+                comment=form.comment or None,
             )
+        except HTTPException as exc:
+            if exc.status_code == 409 and isinstance(exc.detail, dict) and "merge" in exc.detail:
+                conflict.update(exc.detail)
+            raise
+
+    def show_error(message: str, status: int) -> Response:
+        if not conflict:
+            return render_page(request, "wiki_edit.html", context | {"error": message}, status_code=status)
+        merge = conflict["merge"]
+        # The next save is based on the revision now current; the proposed text is the merge.
+        context["form"] |= {"content": merge["text"], "base_revision": conflict["current_revision"]}
         return render_page(
-            request, "wiki_edit.html", context | {"error": error_text(exc)}, status_code=exc.status_code
+            request,
+            "wiki_edit.html",
+            context | {"error": message, "merge": merge, "conflict": conflict},
+            status_code=status,
         )
-    return RedirectResponse(f"/wiki/pages/{page_id}?saved=1", status_code=303)
+
+    return await submit_form(
+        request,
+        form.csrf_token,
+        save,
+        on_error=show_error,
+        on_success=lambda _: RedirectResponse(f"/wiki/pages/{page_id}?saved=1", status_code=303),
+    )
 
 
 @router.get("/wiki/pages/{page_id}/history")
@@ -293,12 +291,25 @@ async def restore_page(
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        raise HTTPException(400, CSRF_MESSAGE)
-    await services.call(
-        "wiki", "restore_revision", actor=actor, page_id=page_id, number=revision, base_revision=base_revision
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
+            "wiki",
+            "restore_revision",
+            actor=actor,
+            page_id=page_id,
+            number=revision,
+            base_revision=base_revision,
+        ),
+        on_error=error_page,
+        on_success=lambda _: RedirectResponse(f"/wiki/pages/{page_id}?saved=1", status_code=303),
     )
-    return RedirectResponse(f"/wiki/pages/{page_id}?saved=1", status_code=303)
+
+
+def _json_error(message: str, status: int) -> Response:
+    """The refusal for the editor's script (static/wiki-editor.js shows ``detail``)."""
+    return JSONResponse({"detail": message}, status_code=status)
 
 
 @router.post("/wiki/pages/{page_id}/attachments")
@@ -312,19 +323,19 @@ async def upload_attachment(
     """Attach a file from the page form, or (JSON answer) an image pasted into the editor."""
     actor = require_actor(request)
     wants_json = "application/json" in request.headers.get("accept", "")
-    if not csrf_valid(request, csrf_token):
+
+    def attached(attachment: dict[str, Any]) -> Response:
         if wants_json:
-            return JSONResponse({"detail": CSRF_MESSAGE}, status_code=400)
-        raise HTTPException(400, CSRF_MESSAGE)
-    try:
-        attachment = await attach_upload(request, services, actor, page_id, file)
-    except HTTPException as exc:
-        if wants_json and exc.status_code < 500:
-            return JSONResponse({"detail": error_text(exc)}, status_code=exc.status_code)
-        raise
-    if wants_json:
-        return JSONResponse(attachment, status_code=201)
-    return RedirectResponse(f"/wiki/pages/{page_id}?saved=1", status_code=303)
+            return JSONResponse(attachment, status_code=201)
+        return RedirectResponse(f"/wiki/pages/{page_id}?saved=1", status_code=303)
+
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: attach_upload(request, services, actor, page_id, file),
+        on_error=_json_error if wants_json else error_page,
+        on_success=attached,
+    )
 
 
 @router.get("/wiki/attachments/{attachment_id}")
@@ -343,15 +354,15 @@ async def preview(
 ) -> Response:
     """Sanitised HTML of the draft, for the editor's preview (called by static/wiki-editor.js)."""
     actor = require_actor(request)
-    if not csrf_valid(request, csrf_token):
-        return JSONResponse({"detail": CSRF_MESSAGE}, status_code=400)
-    try:
-        result = await services.call(
+    return await submit_form(
+        request,
+        csrf_token,
+        lambda: services.call(
             "wiki", "preview", actor=actor, content=content, customer_id=customer_id or None
-        )
-    except HTTPException as exc:
-        return JSONResponse({"detail": error_text(exc)}, status_code=exc.status_code)
-    return JSONResponse(result)
+        ),
+        on_error=_json_error,
+        on_success=JSONResponse,
+    )
 
 
 @router.get("/wiki/tickets/{ticket_number}")
