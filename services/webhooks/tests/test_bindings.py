@@ -73,7 +73,12 @@ class Broker:
         envelope = {"id": str(uuid.uuid4()), "type": event_type, "version": 1,
                     "occurred_at": "2026-11-28T08:00:00+00:00", "actor": {"kind": "system", "id": None},
                     "data": {}}  # fmt: skip
-        self.channel.basic_publish(f"{source}.events", event_type, json.dumps(envelope).encode())
+        self.channel.basic_publish(
+            f"{source}.events",
+            event_type,
+            json.dumps(envelope).encode(),
+            pika.BasicProperties(content_type="application/json", delivery_mode=2, message_id=envelope["id"]),
+        )
 
     def queued(self, source: str) -> int:
         name = bindings.handler_queue(source, self.service_name).name
