@@ -227,11 +227,17 @@ def rpc(fn):
 
 
 def event_queues(
-    source_service: str, event_type: str, service_name: str, method_name: str
+    source_service: str,
+    event_type: str,
+    service_name: str,
+    method_name: str,
+    *,
+    declare_binding: bool = True,
 ) -> tuple[Queue, Queue]:
     """The quorum queue of one event handler and its dead-letter queue, as the handler and the topology declare them.
 
-    The name follows nameko's pooled-handler convention, so every instance of a service shares the queue.
+    The name follows nameko's pooled-handler convention, so every instance of a service shares the queue. Without
+    ``declare_binding`` the queue is declared bound to nothing: its service binds it itself.
     """
     queue_name = f"evt-{source_service}-{event_type}--{service_name}.{method_name}"
     dead_letter_queue = Queue(
@@ -243,8 +249,11 @@ def event_queues(
     )
     queue = Queue(
         queue_name,
-        exchange=Exchange(exchange_name(source_service), type="topic", durable=True),
-        routing_key=event_type,
+        # kombu binds a queue declared with an exchange; with none it only declares the queue.
+        exchange=Exchange(exchange_name(source_service), type="topic", durable=True)
+        if declare_binding
+        else None,
+        routing_key=event_type if declare_binding else "",
         durable=True,
         auto_delete=False,
         queue_arguments={
@@ -267,10 +276,18 @@ class ReliableEventHandler(EventHandler):
     ``EVENT_DELIVERY_LIMIT`` deliveries RabbitMQ moves it to ``dlq.<queue>`` where operators can inspect and replay it.
     """
 
+    def __init__(self, source_service: str, event_type: str, *, declare_binding: bool = True, **kwargs):
+        self.declare_binding = declare_binding
+        super().__init__(source_service, event_type, **kwargs)
+
     def setup(self) -> None:
         super().setup()
         self.queue, dead_letter_queue = event_queues(
-            self.source_service, self.event_type, self.container.service_name, self.method_name
+            self.source_service,
+            self.event_type,
+            self.container.service_name,
+            self.method_name,
+            declare_binding=self.declare_binding,
         )
         # Declared here, before consuming starts, so that the first dead letter has somewhere to go. nameko sets up
         # every handler at once: one handshake at a time, retried, keeps a busy broker from timing them all out.
@@ -294,18 +311,24 @@ def declare_topology(service_classes, amqp_uri: str) -> list[str]:
                 for entrypoint in getattr(getattr(service_cls, method_name), "nameko_entrypoints", ()):
                     if isinstance(entrypoint, ReliableEventHandler):
                         for queue in event_queues(
-                            entrypoint.source_service, entrypoint.event_type, service_cls.name, method_name
+                            entrypoint.source_service,
+                            entrypoint.event_type,
+                            service_cls.name,
+                            method_name,
+                            declare_binding=entrypoint.declare_binding,
                         ):
                             queue(connection).declare()
                             declared.append(queue.name)
     return declared
 
 
-def event_handler(source_service: str, event_type: str):
+def event_handler(source_service: str, event_type: str, *, declare_binding: bool = True):
     """Handle ``event_type`` events from ``source_service``, at most once per event, in one transaction.
 
     The method receives an :class:`~comptoir_common.events.Event`. The processed event id is recorded in the same
-    transaction as the effect, so a redelivered event is acknowledged without being applied twice.
+    transaction as the effect, so a redelivered event is acknowledged without being applied twice. With
+    ``declare_binding=False`` the queue (still named after ``event_type``) is bound to nothing at declaration: the
+    service manages its bindings itself (the webhooks service binds only what its subscriptions want).
     """
 
     def decorator(fn):
@@ -331,6 +354,8 @@ def event_handler(source_service: str, event_type: str):
             finally:
                 EVENTS_HANDLED.labels(consumer, outcome).inc()
 
-        return ReliableEventHandler.decorator(source_service, event_type, requeue_on_error=True)(entrypoint)
+        return ReliableEventHandler.decorator(
+            source_service, event_type, requeue_on_error=True, declare_binding=declare_binding
+        )(entrypoint)
 
     return decorator

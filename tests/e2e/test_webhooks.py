@@ -1,6 +1,6 @@
-"""Outgoing webhooks through the whole system, to real HTTP receivers: signed deliveries, once per event even when
-the bus delivers it twice, retries while the receiver is down, permanent refusals, replays, the admin pages, and
-refusals for everyone but admins."""
+"""Outgoing webhooks through the whole system, to real HTTP receivers: the service's queues bound only to what the
+subscriptions want, signed deliveries, once per event even when the bus delivers it twice, retries while the receiver
+is down, permanent refusals, replays, the admin pages, and refusals for everyone but admins."""
 
 from __future__ import annotations
 
@@ -99,6 +99,94 @@ def _wait_for_delivery(system, people, subscription_id, predicate, timeout: floa
             return found[0]
         assert time.monotonic() < deadline, f"no such delivery: {_log(system, people, subscription_id)}"
         time.sleep(0.2)
+
+
+class Observer:
+    """A queue of the test's own bound to ``exchange`` with ``#``: shows when an event has been routed."""
+
+    def __init__(self, amqp_uri: str, exchange: str):
+        self.connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+        self.channel = self.connection.channel()
+        self.channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        self.queue = self.channel.queue_declare(queue="", exclusive=True).method.queue
+        self.channel.queue_bind(self.queue, exchange, routing_key="#")
+
+    def wait_for(self, predicate, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            method, _, body = self.channel.basic_get(self.queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+            elif predicate(envelope := json.loads(body)):
+                return envelope
+        raise AssertionError("event not routed in time")
+
+    def webhooks_queue_depth(self, source: str) -> int:
+        name = f"evt-{source}-#--webhooks.on_{source}_event"
+        return self.channel.queue_declare(name, passive=True).method.message_count
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _handled(system, source: str) -> float:
+    return system.metric_value(
+        "webhooks", "comptoir_events_handled_total", handler=f"webhooks.on_{source}_event"
+    )
+
+
+def _settled(system, observer: Observer, source: str) -> float:
+    """The handled count once the service's queue of ``source`` is empty and the count still for half a second."""
+    deadline = time.monotonic() + 30
+    while True:
+        count = _handled(system, source)
+        time.sleep(0.5)
+        if observer.webhooks_queue_depth(source) == 0 and _handled(system, source) == count:
+            return count
+        assert time.monotonic() < deadline, "the webhooks queue does not settle"
+
+
+def _assert_not_received(system, observer: Observer, source: str, handled_before: float) -> None:
+    time.sleep(
+        1.0
+    )  # the event is routed (the observer has it): a bound queue would have had it consumed by now
+    assert observer.webhooks_queue_depth(source) == 0
+    assert _handled(system, source) == handled_before
+
+
+def test_the_service_receives_only_the_events_a_subscription_wants(system, people, receiver, subscribe):
+    admin = people["admin"]["headers"]
+    with system.client() as http:
+        for leftover in http.get("/api/v1/webhooks", headers=admin).json():
+            http.delete(f"/api/v1/webhooks/{leftover['id']}", headers=admin)
+    tickets, auth = Observer(system.amqp_uri, "tickets.events"), Observer(system.amqp_uri, "auth.events")
+    try:
+        # No subscription: a ticket's events are routed, but not to the webhooks service.
+        handled = _settled(system, tickets, "tickets")
+        ticket_id = _create_ticket(system, people, "Webhook sans abonnement")
+        tickets.wait_for(lambda e: e["type"] == "ticket.created" and e["data"]["ticket"]["id"] == ticket_id)
+        _assert_not_received(system, tickets, "tickets", handled)
+
+        # ticket.*: ticket events are delivered, an auth event is not even consumed.
+        subscription = subscribe(receiver.url, ["ticket.*"])
+        ticket_id = _create_ticket(system, people, "Webhook abonné")
+        receiver.wait_for(_for_ticket("ticket.created", ticket_id))
+        handled_auth = _settled(system, auth, "auth")
+        email = f"webhooks.bindings.{uuid.uuid4().hex[:6]}@example.fr"
+        system.create_user(email, "agent")
+        auth.wait_for(lambda e: e["type"] == "user.created" and e["data"].get("email") == email)
+        _assert_not_received(system, auth, "auth", handled_auth)
+
+        # Deleted: the binding goes with it.
+        with system.client() as http:
+            assert http.delete(f"/api/v1/webhooks/{subscription['id']}", headers=admin).status_code == 200
+        handled = _settled(system, tickets, "tickets")
+        ticket_id = _create_ticket(system, people, "Webhook désabonné")
+        tickets.wait_for(lambda e: e["type"] == "ticket.created" and e["data"]["ticket"]["id"] == ticket_id)
+        _assert_not_received(system, tickets, "tickets", handled)
+    finally:
+        tickets.close()
+        auth.close()
 
 
 def test_events_reach_the_receiver_signed(system, people, receiver, subscribe):

@@ -78,5 +78,18 @@ class Delivery(Base):
     )
 
 
+class BoundRoutingKey(Base):
+    """A routing key the service's event queues are (or may still be) bound to (``bindings.py``).
+
+    Written before the binding is made and removed after it is undone, so every binding on the broker has its row:
+    AMQP cannot list a queue's bindings, and the management API is not always enabled.
+    """
+
+    __tablename__ = "bound_routing_keys"
+
+    routing_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bound_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ProcessedEvent(InboxMixin, Base):
     pass

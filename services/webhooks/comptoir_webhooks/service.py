@@ -1,8 +1,9 @@
-"""The nameko face of the webhooks service: one queue per source exchange takes every event, a timer sends the
-due deliveries, admins manage subscriptions over RPC."""
+"""The nameko face of the webhooks service: one queue per source exchange, bound to the event types the active
+subscriptions want (``bindings.py``), a timer sends the due deliveries, admins manage subscriptions over RPC."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
@@ -12,11 +13,15 @@ from comptoir_common.nameko_ext import Database, event_handler, rpc
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from comptoir_webhooks import delivery, subscriptions
+from comptoir_webhooks import bindings, delivery, subscriptions
+from comptoir_webhooks.bindings import ALL_EVENTS
 from comptoir_webhooks.models import ProcessedEvent
 
-# Routing key of the handlers' queues: every event type of the exchange (subscriptions filter by type).
-ALL_EVENTS = "#"
+log = logging.getLogger(__name__)
+
+# The bindings are reconciled after each change of a subscription, and this often besides: other instances' changes
+# and a reconcile that failed (broker unreachable) converge within it.
+RECONCILE_SECONDS = 30
 # A timer tick keeps starting passes while each one finds a full batch due, for this long at most.
 PASSES_SECONDS = 5.0
 
@@ -36,31 +41,48 @@ class WebhooksService:
         return delivery.DeliveryPolicy.from_config(self._settings)
 
     # --- events in: one delivery per matching subscription ---------------------------------------------------
+    # The queues are named after "#" but declared unbound: bindings.reconcile binds them.
+
+    @timer(interval=RECONCILE_SECONDS, eager=True)
+    def reconcile_bindings(self) -> None:
+        bindings.reconcile(self.db.new_session, self.config["AMQP_URI"])
+
+    def _commit_and_rebind(self) -> None:
+        """Commit the subscription change, then bind the queues to what it wants (the timer retries a failure)."""
+        self.db.commit()
+        try:
+            bindings.reconcile(self.db.new_session, self.config["AMQP_URI"])
+        except Exception:
+            log.warning(
+                "reconciling the webhooks bindings failed; retried within %ss",
+                RECONCILE_SECONDS,
+                exc_info=True,
+            )
 
     def _queue(self, event: Event) -> None:
         subscriptions.queue_event(self.db.session, event.to_envelope())
 
-    @event_handler("tickets", ALL_EVENTS)
+    @event_handler("tickets", ALL_EVENTS, declare_binding=False)
     def on_tickets_event(self, event: Event) -> None:
         self._queue(event)
 
-    @event_handler("auth", ALL_EVENTS)
+    @event_handler("auth", ALL_EVENTS, declare_binding=False)
     def on_auth_event(self, event: Event) -> None:
         self._queue(event)
 
-    @event_handler("crm_sync", ALL_EVENTS)
+    @event_handler("crm_sync", ALL_EVENTS, declare_binding=False)
     def on_crm_sync_event(self, event: Event) -> None:
         self._queue(event)
 
-    @event_handler("mail_ingest", ALL_EVENTS)
+    @event_handler("mail_ingest", ALL_EVENTS, declare_binding=False)
     def on_mail_ingest_event(self, event: Event) -> None:
         self._queue(event)
 
-    @event_handler("notifier", ALL_EVENTS)
+    @event_handler("notifier", ALL_EVENTS, declare_binding=False)
     def on_notifier_event(self, event: Event) -> None:
         self._queue(event)
 
-    @event_handler("wiki", ALL_EVENTS)
+    @event_handler("wiki", ALL_EVENTS, declare_binding=False)
     def on_wiki_event(self, event: Event) -> None:
         self._queue(event)
 
@@ -125,25 +147,31 @@ class WebhooksService:
 
     @rpc
     def create_subscription(self, actor: dict, fields: dict) -> dict:
-        return subscriptions.create_subscription(
+        created = subscriptions.create_subscription(
             self.db.session, actor=actor, fields=fields or {}, rules=self._policy.rules
         )
+        self._commit_and_rebind()
+        return created
 
     @rpc
     def update_subscription(self, actor: dict, subscription_id: str, fields: dict) -> dict:
-        return subscriptions.update_subscription(
+        updated = subscriptions.update_subscription(
             self.db.session,
             actor=actor,
             subscription_id=subscription_id,
             fields=fields or {},
             rules=self._policy.rules,
         )
+        self._commit_and_rebind()
+        return updated
 
     @rpc
     def delete_subscription(self, actor: dict, subscription_id: str) -> dict:
-        return subscriptions.delete_subscription(
+        deleted = subscriptions.delete_subscription(
             self.db.session, actor=actor, subscription_id=subscription_id
         )
+        self._commit_and_rebind()
+        return deleted
 
     @rpc
     def rotate_secret(self, actor: dict, subscription_id: str) -> dict:
