@@ -197,15 +197,28 @@ def apply_changes(
             for key, delta in sorted(rows.items(), key=lambda item: tuple(map(str, item[0])))
             if any(delta.values())
         ]
-        for start in range(0, len(values), 200):
-            insert = dialect_insert(session)(model)
-            statement = insert.values(values[start : start + 200])
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=list(keys),
-                    set_={name: getattr(model, name) + statement.excluded[name] for name in measures},
-                )
-            )
+        if values:
+            # One cached statement, many parameter sets (sent as multi-row INSERTs): building and compiling a
+            # statement for each batch of values cost half of the projection's time per event (measured).
+            session.execute(_upsert(session, model, keys, measures), values)
+
+
+_UPSERTS: dict[tuple[str, type], Any] = {}
+
+
+def _upsert(session: Session, model, keys: tuple[str, ...], measures: tuple[str, ...]):
+    """``INSERT … ON CONFLICT (keys) DO UPDATE SET measure = measure + excluded.measure`` for ``model``."""
+    dialect = session.get_bind().dialect.name
+    statement = _UPSERTS.get((dialect, model))
+    if statement is None:
+        table = model.__table__
+        insert = dialect_insert(session)(table)
+        statement = insert.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + insert.excluded[name] for name in measures},
+        )
+        _UPSERTS[(dialect, model)] = statement
+    return statement
 
 
 def _ms_sql(session: Session) -> Callable[[ColumnElement], ColumnElement]:
