@@ -5,27 +5,10 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
+# ``browser``: the shared session fixture of comptoir_testing.browser (one Playwright per test process: a second
+# sync Playwright in the same process fails).
 
 
 def _code_after(system, recipient: str, seen: int) -> str:
