@@ -25,7 +25,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from comptoir_common.blobs import DirectoryBlobStore
-from comptoir_common.db import IDLE_CONNECTIONS, LINGER_SECONDS, make_engine, make_session_factory
+from comptoir_common.db import (
+    IDLE_CONNECTIONS,
+    LINGER_SECONDS,
+    LingeringQueuePool,
+    make_engine,
+    make_session_factory,
+)
 from comptoir_common.errors import ComptoirError
 from comptoir_common.events import Event, exchange_name
 from comptoir_common.health import register_check
@@ -132,7 +138,8 @@ class Database(DependencyProvider):
 
     def start(self) -> None:
         self._running = True
-        self.container.spawn_managed_thread(self._trim_loop, identifier="database-pool-trim")
+        if isinstance(self.engine.pool, LingeringQueuePool):  # SQLite stores (a local run) use a plain pool
+            self.container.spawn_managed_thread(self._trim_loop, identifier="database-pool-trim")
         if self.outbox_model is not None:
             self.container.spawn_managed_thread(self._relay_loop, identifier="outbox-relay")
 

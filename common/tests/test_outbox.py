@@ -251,3 +251,27 @@ def test_lingering_pool_keeps_a_burst_s_connections_then_gives_back_all_but_the_
             connection.close()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("store", ["postgresql", "sqlite"])
+def test_the_database_provider_trims_only_a_lingering_pool(new_database, tmp_path, store):
+    """A local run's SQLite store has a plain pool, which has nothing to trim (it logged a failure every 5 s)."""
+    from types import SimpleNamespace
+
+    from comptoir_common.nameko_ext import Database
+
+    spawned = []
+    provider = Database()
+    url = new_database("trim") if store == "postgresql" else f"sqlite:///{tmp_path / 'trim.db'}"
+    provider.container = SimpleNamespace(
+        config={"DATABASE_URL": url},
+        service_name="trim",
+        spawn_managed_thread=lambda fn, identifier: spawned.append(identifier),
+    )
+    provider.setup()
+    try:
+        provider.start()
+        assert ("database-pool-trim" in spawned) is (store == "postgresql")
+    finally:
+        provider._running = False
+        provider.engine.dispose()
