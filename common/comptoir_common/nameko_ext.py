@@ -112,6 +112,7 @@ class Database(DependencyProvider):
         self.inbox_model = inbox_model
         self._workers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._wake = threading.Event()
+        self._stopping = threading.Event()
         self._running = False
 
     def setup(self) -> None:
@@ -146,7 +147,9 @@ class Database(DependencyProvider):
     def _trim_loop(self) -> None:
         """Give back the connections a burst opened once it is over (see ``LingeringQueuePool``)."""
         while self._running:
-            eventlet.sleep(LINGER_SECONDS / 2)
+            self._stopping.wait(LINGER_SECONDS / 2)  # returns at once on stop: not left for nameko to kill
+            if not self._running:
+                return
             try:
                 self.engine.pool.trim()
             except Exception:
@@ -155,12 +158,14 @@ class Database(DependencyProvider):
     def stop(self) -> None:
         self._running = False
         self._wake.set()
+        self._stopping.set()
         # Give the relay a moment to finish its batch before the pool goes away.
         eventlet.sleep(0)
 
     def kill(self) -> None:
         self._running = False
         self._wake.set()
+        self._stopping.set()
 
     def wake_relay(self) -> None:
         self._wake.set()

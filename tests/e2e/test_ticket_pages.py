@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until
+from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until, web_login
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -13,27 +13,17 @@ PNG = (
 )
 
 
-def _web_login(http, person) -> str:
-    page = http.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = http.post(
-        "/login", data={"email": person.email, "password": person.password, "csrf_token": csrf}
-    )
-    assert response.status_code == 200
-    return csrf
-
-
 def test_form_fields_follow_the_role(system):
     with system.client() as http:
         client = Person(system, http, "client", customer_id=str(uuid.uuid4()))
-        _web_login(http, client)
+        web_login(http, client)
         form = http.get("/tickets/new").text
         assert 'name="title"' in form and 'name="type"' in form and 'name="files"' in form
         assert 'name="priority"' not in form and 'name="internal_note"' not in form
         assert 'name="assignees"' not in form and "Réponse prédéfinie" not in form
     with system.client() as http:
         admin = Person(system, http, "admin")
-        _web_login(http, admin)
+        web_login(http, admin)
         form = http.get("/tickets/new").text
         assert 'name="priority"' in form and 'name="internal_note"' in form and "Réponse prédéfinie" in form
         assert 'name="customer_id"' in form
@@ -42,7 +32,7 @@ def test_form_fields_follow_the_role(system):
 def test_ticket_page_reply_over_limit_keeps_text_and_conflict_shows_fresh_state(system):
     with system.client() as http:
         agent = Person(system, http, "agent", name="Thomas Technicien")
-        csrf = _web_login(http, agent)
+        csrf = web_login(http, agent)
         created = http.post(
             "/tickets/new",
             data={
@@ -102,7 +92,7 @@ def test_ticket_page_reply_over_limit_keeps_text_and_conflict_shows_fresh_state(
 def test_admin_configures_statuses_and_canned_responses(system):
     with system.client() as http:
         admin = Person(system, http, "admin")
-        csrf = _web_login(http, admin)
+        csrf = web_login(http, admin)
         page = http.get("/admin/tickets")
         assert page.status_code == 200 and "Non traité" in page.text and "Urgente" in page.text
         label = f"Attente fournisseur {uuid.uuid4().hex[:4]}"
@@ -142,7 +132,7 @@ def test_admin_configures_statuses_and_canned_responses(system):
 def test_ticket_page_posts_with_a_forged_token_are_refused_on_the_page(system):
     with system.client() as http:
         agent = Person(system, http, "agent")
-        csrf = _web_login(http, agent)
+        csrf = web_login(http, agent)
         ticket = http.post(
             "/api/v1/tickets", json={"title": "Ligne coupée", "message": "m"}, headers=agent.headers
         ).json()
@@ -159,7 +149,7 @@ def test_ticket_page_posts_with_a_forged_token_are_refused_on_the_page(system):
         assert http.get(f"/api/v1/tickets/{ticket['id']}", headers=agent.headers).json()["version"] == 1
 
         admin = Person(system, http, "admin")
-        csrf = _web_login(http, admin)
+        csrf = web_login(http, admin)
         forged = http.post("/admin/tickets/attachment_limit/set", data={"megabytes": "5", "csrf_token": "x"})
         assert forged.status_code == 400 and "expiré" in forged.text
         malformed = http.post(
@@ -228,7 +218,7 @@ def test_dashboard_filters_sort_and_views(system):
                     ).status_code
                     == 200
                 )
-        csrf = _web_login(http, rep)
+        csrf = web_login(http, rep)
         assert csrf
         page = http.get("/", params={"q": word})
         assert (

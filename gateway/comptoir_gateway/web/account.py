@@ -188,6 +188,13 @@ async def code_resend(
     )
 
 
+def _signed_out(notice: str) -> Response:
+    """To the sign-in page with ``notice``, the session cookie removed."""
+    response = RedirectResponse(f"/login?notice={notice}", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
 @router.post("/logout")
 async def logout(
     request: Request, services: ServicesDep, csrf_token: Annotated[str, Form()] = ""
@@ -204,11 +211,6 @@ async def logout(
                 client=client_info(request),
             )
 
-    def signed_out(_: Any) -> Response:
-        response = RedirectResponse("/login?notice=logout", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
-
     return await submit_form(
         request,
         csrf_token,
@@ -216,7 +218,7 @@ async def logout(
         # A forged sign-out (a cross-site form) ends nothing: the session cookie stays, and the sign-in page sends a
         # signed-in person back home.
         on_error=lambda message, status: RedirectResponse("/login?notice=logout", status_code=303),
-        on_success=signed_out,
+        on_success=lambda _: _signed_out("logout"),
     )
 
 
@@ -226,17 +228,12 @@ async def logout_everywhere(
 ) -> Response:
     actor = require_actor(request)
 
-    def signed_out(_: Any) -> Response:
-        response = RedirectResponse("/login?notice=everywhere", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
-
     return await submit_form(
         request,
         csrf_token,
         lambda: services.call("auth", "logout_everywhere", actor=actor, client=client_info(request)),
         on_error=error_page,
-        on_success=signed_out,
+        on_success=lambda _: _signed_out("everywhere"),
     )
 
 
