@@ -14,8 +14,7 @@ from comptoir_tickets.models import EmailIntake, Ticket
 from sqlalchemy import select
 
 from tests.e2e.mail_helpers import deliver, store_query, wait_known_sender
-from tests.e2e.test_ticket_pages import _web_login
-from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until
+from tests.e2e.ticket_helpers import Person, customer_upserted, wait_until, web_login
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +93,7 @@ def test_threading_reasons_and_moving_a_mail_from_the_ticket_page(system, people
 
     # A client sees their mails on their ticket, never how they were threaded, and cannot move one.
     with system.client() as http:
-        _web_login(http, client)
+        web_login(http, client)
         page = http.get(f"/tickets/{first['ticket_id']}")
         assert page.status_code == 200 and "Toujours rien." in page.text
         assert (
@@ -109,13 +108,13 @@ def test_threading_reasons_and_moving_a_mail_from_the_ticket_page(system, people
 
     # The sales rep of the client's company reads the reasons but has no move button.
     with system.client() as http:
-        _web_login(http, people["sales"])
+        web_login(http, people["sales"])
         page = http.get(f"/tickets/{stray['ticket_id']}")
         assert "Rattachement : nouveau ticket — Aucune référence à un ticket existant" in page.text
         assert "Déplacer" not in page.text
 
     with system.client() as http:
-        csrf = _web_login(http, people["agent"])
+        csrf = web_login(http, people["agent"])
         page = http.get(f"/tickets/{first['ticket_id']}")
         assert "Réponse à un e-mail déjà reçu sur ce ticket" in page.text
         assert f"/messages/{reply['message_id']}/deplacer" in page.text
@@ -136,7 +135,7 @@ def test_threading_reasons_and_moving_a_mail_from_the_ticket_page(system, people
         assert "a déplacé un e-mail vers un autre ticket" in source.text
     # The client never sees the move (an internal history entry) nor the reason, only the message.
     with system.client() as http:
-        _web_login(http, client)
+        web_login(http, client)
         page = http.get(f"/tickets/{first['ticket_id']}")
         assert "déplacé" not in page.text and "Rattachement" not in page.text
 
@@ -154,7 +153,7 @@ def test_quarantine_page_replay_and_discard_admin_only(system, people):
 
     for role in ("client", "sales", "agent"):
         with system.client() as http:
-            _web_login(http, people[role])
+            web_login(http, people[role])
             home = http.get("/")
             assert "/admin/courriels" not in home.text and "/admin/modeles-courriels" not in home.text
             for path in ("/admin/courriels", f"/admin/courriels/{mail_id}", "/admin/modeles-courriels"):
@@ -162,7 +161,7 @@ def test_quarantine_page_replay_and_discard_admin_only(system, people):
             assert http.get(f"/tickets/{uuid.uuid4()}").status_code == 404
 
     with system.client() as http:
-        csrf = _web_login(http, people["admin"])
+        csrf = web_login(http, people["admin"])
         assert "/admin/courriels" in http.get("/").text
         listing = http.get("/admin/courriels")
         assert listing.status_code == 200 and subject in listing.text and "Expéditeur absent" in listing.text
@@ -196,7 +195,7 @@ def test_quarantine_page_replay_and_discard_admin_only(system, people):
 def test_admin_adjusts_a_notification_template_and_the_next_mail_uses_it(system, people):
     maildir = system.workdir / "data" / "maildir"
     with system.client() as http:
-        csrf = _web_login(http, people["admin"])
+        csrf = web_login(http, people["admin"])
         listing = http.get("/admin/modeles-courriels")
         assert listing.status_code == 200 and "Accusé de réception" in listing.text
         page = http.get("/admin/modeles-courriels/ticket_created")
