@@ -82,8 +82,9 @@ async def resolve(services, actor: dict[str, Any], fields: Mapping[str, Any]) ->
     customer_id = str(fields.get("customer_id") or "").strip()
     if "customer_name" not in fields:
         return Choice(customer_id or None)
-    text = str(fields.get("customer_name") or "").strip()[:200]
-    label = str(fields.get("customer_label") or "").strip()
+    # Both cut alike (a name may be longer than a search): the text of a long name still reads its label.
+    text = str(fields.get("customer_name") or "").strip()[:300]
+    label = str(fields.get("customer_label") or "").strip()[:300]
     if not text:
         return Choice(None)
     if customer_id and text == label:

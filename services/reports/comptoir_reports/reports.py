@@ -315,6 +315,28 @@ def _duration_stats(session: Session, scope, filters: Filters, duration: str) ->
     if not is_postgres(session):
         clauses = [*_where(scope, filters, day_column), columns["wall"][0].is_not(None)]
         return _duration_stats_sorted(session, columns, clauses)
+    # The counts and the values are read by separate statements: a ticket changing in between makes them disagree,
+    # which the values' lengths reveal; the figures are then read again (rare: a ticket of the period changing
+    # within those few milliseconds).
+    for _ in range(RECOUNTS):
+        try:
+            return _bucketed_duration_stats(session, scope, filters, day_column, names, columns)
+        except _CountsMoved:
+            continue
+    raise _CountsMoved("the durations kept changing while the percentiles were read")
+
+
+RECOUNTS = 5
+
+
+class _CountsMoved(RuntimeError):
+    """The values read for a bucket are not as many as counted: the facts changed between the statements."""
+
+
+def _bucketed_duration_stats(
+    session: Session, scope, filters: Filters, day_column, names: dict, columns: dict
+) -> dict[Any, dict[str, Any]]:
+    """``_duration_stats`` on PostgreSQL, by buckets (see durations.py)."""
     # A business duration is known exactly where its wall-clock one is (both end at the same moment), and the
     # facts without a duration have no bucket: counting and reading by bucket needs no "is known" clause, which
     # keeps the scans index-only.
@@ -368,8 +390,14 @@ def _duration_stats(session: Session, scope, filters: Filters, duration: str) ->
         ):
             for key in (priority, TOTAL):
                 values.setdefault((clock, key, number), []).append(value)
-    for found_values in values.values():
+    for (clock, key, number), found_values in values.items():
+        if len(found_values) != found.per_bucket.get((clock, key), {}).get(number):
+            raise _CountsMoved(f"{clock} bucket {number}")
         found_values.sort()
+    for (clock, key, _), place in wanted.items():
+        for bucket, _rank in place[:2]:
+            if (clock, key, bucket) not in values:
+                raise _CountsMoved(f"{clock} bucket {bucket}")
     result: dict[Any, dict[str, Any]] = {}
     for clock in CLOCKS:
         for (c, key), (count, total) in found.totals.items():

@@ -371,3 +371,45 @@ def test_percentiles_equal_postgresql_percentile_cont(session, monkeypatch, star
                 if stats[clock]
             }
             assert got == _expected_percentiles(session, column, clauses), (duration, clock)
+
+
+def test_percentiles_are_read_again_when_the_facts_change_between_statements(session, monkeypatch):
+    """The counts and the values come from separate statements: when they disagree (a ticket changed in between),
+    the figures are read again instead of failing or shifting."""
+    from datetime import UTC, date, datetime
+
+    from comptoir_reports import policy
+
+    day = date(2026, 11, 2)
+    for index in range(50):
+        session.add(
+            TicketFact(
+                ticket_id=f"00000000-0000-4000-8000-{index:012d}",
+                priority="normal",
+                created_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+                created_day=day,
+                closed_day=day,
+                resolution_seconds=60.0 * (index + 1),
+                resolution_business_seconds=30.0 * (index + 1),
+                last_event_at=datetime(2026, 11, 2, 9, tzinfo=UTC),
+            )
+        )
+    session.flush()
+    scope = policy.scope_for(session, {"id": "00000000-0000-4000-8000-00000000ad11", "role": "admin"})
+    filters = reports.parse_filters({"start": "2026-11-02", "end": "2026-11-02"})
+    expected = reports._duration_stats(session, scope, filters, "resolution")
+
+    counts = reports._count_facts
+    calls = []
+
+    def count_one_more_the_first_time(session, columns, clauses, found):
+        counts(session, columns, clauses, found)
+        if not calls:  # as if a ticket had joined every bucket after the count
+            for (clock, key), buckets in found.per_bucket.items():
+                for bucket in buckets:
+                    buckets[bucket] += 1
+        calls.append(1)
+
+    monkeypatch.setattr(reports, "_count_facts", count_one_more_the_first_time)
+    assert reports._duration_stats(session, scope, filters, "resolution") == expected
+    assert len(calls) == 2

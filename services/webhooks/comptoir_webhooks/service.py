@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 # The bindings are reconciled after each change of a subscription, and this often besides: other instances' changes
 # and a reconcile that failed (broker unreachable) converge within it.
 RECONCILE_SECONDS = 30
+# How long a subscription change waits for its bindings before answering (well under the gateway's RPC timeout).
+REBIND_WAIT_SECONDS = 3.0
 # A timer tick keeps starting passes while each one finds a full batch due, for this long at most.
 PASSES_SECONDS = 5.0
 
@@ -48,16 +50,26 @@ class WebhooksService:
         bindings.reconcile(self.db.new_session, self.config["AMQP_URI"])
 
     def _commit_and_rebind(self) -> None:
-        """Commit the subscription change, then bind the queues to what it wants (the timer retries a failure)."""
+        """Commit the subscription change, then bind the queues to what it wants — waiting REBIND_WAIT_SECONDS at
+        most: on a slow broker the answer must not time out after the commit (the new subscription's secret is shown
+        only in that answer, and a retry would create a second subscription); the reconcile goes on meanwhile and
+        the timer retries a failure."""
         self.db.commit()
-        try:
-            bindings.reconcile(self.db.new_session, self.config["AMQP_URI"])
-        except Exception:
-            log.warning(
-                "reconciling the webhooks bindings failed; retried within %ss",
-                RECONCILE_SECONDS,
-                exc_info=True,
-            )
+        new_session, amqp_uri = self.db.new_session, self.config["AMQP_URI"]
+
+        def rebind() -> None:
+            try:
+                bindings.reconcile(new_session, amqp_uri)
+            except Exception:
+                log.warning(
+                    "reconciling the webhooks bindings failed; retried within %ss",
+                    RECONCILE_SECONDS,
+                    exc_info=True,
+                )
+
+        rebinding = eventlet.spawn(rebind)
+        with eventlet.Timeout(REBIND_WAIT_SECONDS, False):
+            rebinding.wait()
 
     def _queue(self, event: Event) -> None:
         subscriptions.queue_event(self.db.session, event.to_envelope())
