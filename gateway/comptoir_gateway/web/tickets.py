@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -394,20 +395,34 @@ async def ticket_reply(ticket_id: str, request: Request, services: ServicesDep) 
 
 
 async def _update(
-    request: Request, services, actor, ticket_id: str, csrf_token: str, version: str, changes: dict
+    request: Request,
+    services,
+    actor,
+    ticket_id: str,
+    csrf_token: str,
+    version: str,
+    changes: dict,
+    prepare: Callable[[dict], Awaitable[None]] | None = None,
 ) -> Response:
-    """A change posted from the ticket page; a refusal (a conflict too) shows the page again as it is now."""
-    return await submit_form(
-        request,
-        csrf_token,
-        lambda: services.call(
+    """A change posted from the ticket page; a refusal (a conflict too) shows the page again as it is now.
+    ``prepare`` completes the changes once the form's token is checked (it may refuse with an HTTPException)."""
+
+    async def update() -> Any:
+        if prepare is not None:
+            await prepare(changes)
+        return await services.call(
             "tickets",
             "update_ticket",
             actor=actor,
             ticket_id=ticket_id,
             version=int(version or 0),
             changes=changes,
-        ),
+        )
+
+    return await submit_form(
+        request,
+        csrf_token,
+        update,
         on_error=_ticket_refusal(request, services, actor, ticket_id),
         on_success=lambda _: RedirectResponse(f"/tickets/{ticket_id}?saved=1", status_code=303),
         propagate=(404,),
@@ -423,16 +438,19 @@ async def ticket_edit(ticket_id: str, request: Request, services: ServicesDep) -
     for name in ("title", "type", "priority", "status"):
         if name in form:
             changes[name] = str(form.get(name) or "") or None
-    if "customer_id" in form or "customer_name" in form:
+    if "assignees_present" in form:
+        changes["assignees"] = [str(a) for a in form.getlist("assignees") if a]
+
+    async def choose_customer(changes: dict) -> None:
+        if "customer_id" not in form and "customer_name" not in form:
+            return
         customer = await customer_picker.resolve(services, actor, form)
         if customer.error:
-            ticket = await services.call("tickets", "get_ticket", actor=actor, ticket_id=ticket_id)
-            return await _ticket_page(request, services, actor, ticket, error=customer.error, status=422)
+            raise HTTPException(422, detail=customer.error)
         # No customer chosen leaves the ticket's as it is: a ticket is never detached from its customer here.
         if customer.customer_id:
             changes["customer_id"] = customer.customer_id
-    if "assignees_present" in form:
-        changes["assignees"] = [str(a) for a in form.getlist("assignees") if a]
+
     return await _update(
         request,
         services,
@@ -441,6 +459,7 @@ async def ticket_edit(ticket_id: str, request: Request, services: ServicesDep) -
         str(form.get("csrf_token") or ""),
         str(form.get("version") or "0"),
         changes,
+        prepare=choose_customer,
     )
 
 
