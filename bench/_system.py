@@ -19,7 +19,9 @@ PRODUCTION_ENV = {"COMPTOIR_DB_IDLE_CONNECTIONS": "10"}
 
 
 @contextlib.contextmanager
-def running_system(label: str) -> Iterator[SystemUnderTest]:
+def running_system(label: str, start: bool = True) -> Iterator[SystemUnderTest]:
+    """Databases migrated, a vhost, an SMTP server and the processes; ``start=False`` leaves starting them to the
+    caller (to load a data set into the migrated databases first: ``system.database_urls``)."""
     server_url = infra.postgres_server_url()
     amqp_server, local = infra.amqp_server_uri()
     amqp_uri, vhost = infra.create_vhost(amqp_server, local)
@@ -42,7 +44,8 @@ def running_system(label: str) -> Iterator[SystemUnderTest]:
         )
         system.smtp = smtp
         system.database_names = list(databases.values())
-        system.start()
+        if start:
+            system.start()
         yield system
     finally:
         if system is not None:

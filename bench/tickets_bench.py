@@ -16,20 +16,13 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _system import PRODUCTION_ENV  # noqa: E402
-from comptoir_common.migrations import upgrade  # noqa: E402
-from comptoir_dev.registry import SERVICES  # noqa: E402
-from comptoir_testing import infra  # noqa: E402
-from comptoir_testing.fixtures import SmtpServer  # noqa: E402
-from comptoir_testing.system import SystemUnderTest  # noqa: E402
+from _system import running_system  # noqa: E402
 from create_tickets import create_tickets, percentile  # noqa: E402
 from tickets_data import generate  # noqa: E402
 
@@ -87,30 +80,13 @@ def main() -> None:
     parser.add_argument("--create", type=int, default=2000, help="tickets created at concurrency 8")
     args = parser.parse_args()
 
-    server_url = infra.postgres_server_url()
-    amqp_server, local = infra.amqp_server_uri()
-    amqp_uri, vhost = infra.create_vhost(amqp_server, local)
-    run = uuid.uuid4().hex[:6]
-    databases = {info.name: f"bench_{run}_list_{info.name}" for info in SERVICES}
-    smtp = SmtpServer()
-    smtp.controller.start()
-    system = None
-    try:
-        urls = {}
-        for info in SERVICES:
-            urls[info.name] = infra.create_database(server_url, databases[info.name])
-            upgrade(info.migrations_dir, urls[info.name])
-        system = SystemUnderTest(
-            Path(tempfile.mkdtemp(prefix="comptoir-bench-")),
-            amqp_uri,
-            urls,
-            smtp.url,
-            extra_env=PRODUCTION_ENV,
-        )
+    with running_system("list", start=False) as system:
         agent = system.create_user("agent@bench.example", "agent", name="Agent Bench")
         rep = system.create_user("commercial@bench.example", "sales", name="Commercial Bench")
         print(f"generating {args.tickets:,} tickets …", flush=True)
-        data = generate(urls["tickets"], tickets=args.tickets, sales_rep_id=rep["id"], agent=agent)
+        data = generate(
+            system.database_urls["tickets"], tickets=args.tickets, sales_rep_id=rep["id"], agent=agent
+        )
         system.start()
         ok = True
         with httpx.Client(base_url=system.base_url, timeout=60) as http:
@@ -153,13 +129,6 @@ def main() -> None:
         ok &= rate >= 300 and p95 <= 100
         print(f"machine load (1 min): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         print("ALL TARGETS MET" if ok else "SOME TARGETS MISSED")
-    finally:
-        if system is not None:
-            system.stop()
-        smtp.controller.stop()
-        for name in databases.values():
-            infra.drop_database(server_url, name)
-        infra.delete_vhost(vhost)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import uuid
 import httpx
 import pytest
 
+from tests.e2e.ticket_helpers import form_login
+
 ROLES = ("admin", "agent", "sales", "client", "reseller")
 
 
@@ -124,18 +126,11 @@ def test_new_user_chooses_a_password_through_the_invitation_link(system, people)
         assert http.get("/api/v1/me", headers=headers).json()["role"] == "sales"
 
 
-def _web_login(http: httpx.Client, email: str, password: str) -> str:
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text).group(1)
-    signed_in = http.post("/login", data={"email": email, "password": password, "csrf_token": csrf})
-    assert signed_in.status_code == 200, signed_in.text
-    return csrf
-
-
 def test_admin_user_form_and_invitation_form_on_the_web_pages(system):
     admin = _person(system, "admin")
     email = _email("web", "a6telecom.example")
     with system.client() as http:
-        csrf = _web_login(http, admin["email"], admin["password"])
+        csrf = form_login(http, admin["email"], admin["password"])
         form = {
             "email": email,
             "name": "Wenceslas Web",
@@ -470,7 +465,7 @@ def test_audit_log_records_address_and_browser_and_admin_pages_render(system, pe
 def test_sign_out_security_and_forgotten_password_forms_refuse_a_forged_token(system):
     admin = _person(system, "admin")
     with system.client() as http:
-        csrf = _web_login(http, admin["email"], admin["password"])
+        csrf = form_login(http, admin["email"], admin["password"])
         imposed = http.get("/admin/securite").text.count("Ne plus imposer")
         role = http.post("/admin/securite/roles/agent", data={"two_factor_required": "1", "csrf_token": "x"})
         assert (

@@ -15,6 +15,8 @@ import pika
 import pytest
 from comptoir_testing.webhook_receiver import WebhookReceiver
 
+from tests.e2e.ticket_helpers import form_login
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "webhook_receiver.py"
 _spec = importlib.util.spec_from_file_location("webhook_receiver_example", EXAMPLE)
 example = importlib.util.module_from_spec(_spec)
@@ -320,19 +322,9 @@ def test_one_instance_sends_several_deliveries_at_once(system, people, receiver,
     assert receiver.peak_in_flight >= 2
 
 
-def _web_login(system, http, person: dict) -> str:
-    page = http.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = http.post(
-        "/login", data={"email": person["email"], "password": person["password"], "csrf_token": csrf}
-    )
-    assert response.status_code == 200
-    return csrf
-
-
 def test_admin_pages_create_test_and_replay(system, people, receiver):
     with system.client() as web:
-        csrf = _web_login(system, web, people["admin"])
+        csrf = form_login(web, people["admin"]["email"], people["admin"]["password"])
         assert "Nouvel abonnement" in web.get("/admin/webhooks").text
         refused = web.post("/admin/webhooks", data={"name": "CRM", "url": "ftp://x", "event_types": "ticket.*",
                                                      "active": "1", "csrf_token": csrf})  # fmt: skip
@@ -421,7 +413,7 @@ def test_only_admins_reach_webhooks(system, people, receiver, subscribe, role):
             assert response.status_code == 403, (method, path, response.status_code)
         assert http.get("/api/v1/webhooks").status_code == 401
     with system.client() as web:
-        csrf = _web_login(system, web, people[role])
+        csrf = form_login(web, people[role]["email"], people[role]["password"])
         assert web.get("/admin/webhooks").status_code == 403
         assert web.get(f"/admin/webhooks/{subscription['id']}").status_code == 403
         assert (

@@ -4,7 +4,6 @@ contract-shaped events, conflicts, history, attachments, events, and the French 
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -12,6 +11,8 @@ from collections.abc import Callable
 import pika
 import pytest
 from comptoir_common.events import exchange_name
+
+from tests.e2e.ticket_helpers import form_login
 
 pytestmark = pytest.mark.e2e
 
@@ -293,15 +294,9 @@ def test_page_events_reach_an_outside_subscriber(system, world):
 
 
 def web_login(system, http, who: str, world) -> str:
-    """Sign in through the form; returns the CSRF token for later forms."""
-    page = http.get("/login")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    """Sign in through the form as ``who``; returns the CSRF token for later forms."""
     user = world["users"][who]
-    response = http.post(
-        "/login", data={"email": user["email"], "password": user["password"], "csrf_token": csrf}
-    )
-    assert response.status_code == 200
-    return csrf
+    return form_login(http, user["email"], user["password"])
 
 
 def test_ticket_links_open_the_customer_wiki_and_prefill_a_new_page(system, world):

@@ -112,15 +112,18 @@ def directory_customer(http, admin: Person, name: str, sales_rep: Person | None 
     return customer_id
 
 
-def web_login(http, person: Person) -> str:
+def form_login(http, email: str, password: str) -> str:
     """Sign in through the login page (session cookie); the CSRF token of the session."""
     page = http.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = http.post(
-        "/login", data={"email": person.email, "password": person.password, "csrf_token": csrf}
-    )
-    assert response.status_code == 200
+    response = http.post("/login", data={"email": email, "password": password, "csrf_token": csrf})
+    assert response.status_code == 200, response.text
     return csrf
+
+
+def web_login(http, person: Person) -> str:
+    """``form_login`` as ``person``."""
+    return form_login(http, person.email, person.password)
 
 
 def sign_in_browser(browser, system, person: Person):

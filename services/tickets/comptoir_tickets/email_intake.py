@@ -446,19 +446,9 @@ def _take_in(session: Session, mails: list[dict[str, Any]]) -> list[dict[str, An
         body = _body(mail)
         if linked is not None:
             body = f"[Suite du ticket clôturé n° {linked.number}]\n\n{body}"
-        message = Message(
-            id=new_id(),
-            ticket_id=ticket.id,
-            author_id=author.get("id"),
-            author_name=author.get("name"),
-            author_role=author.get("role"),
-            author_email=author.get("email"),
-            body=body,
-            internal=bool(automatic),
-            source="email",
-            created_at=now,
+        message = tickets._new_message(
+            session, ticket, author, body, internal=bool(automatic), source="email", now=now, flush=False
         )
-        session.add(message)
         for item in mail.get("attachments") or []:
             attachment = Attachment(
                 id=new_id(),
